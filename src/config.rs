@@ -1,0 +1,133 @@
+//! User configuration (`config.toml`) and the resolved paths kubeguard uses: config dir,
+//! data dir, cache, theme and prompt override folders. Resolution order for the file:
+//! `$KUBEGUARD_CONFIG`, then `$XDG_CONFIG_HOME/kubeguard/config.toml`, then
+//! `~/.config/kubeguard/config.toml` (also on macOS). Unknown keys are warnings, not errors.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub ui: UiConfig,
+    pub llm: LlmConfig,
+    pub guard: GuardConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    pub theme: String,
+    pub mouse: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { theme: "dark".to_string(), mouse: false }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible base URL (`http://127.0.0.1:8080/v1`). None = no LLM configured.
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (never the key itself).
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuardConfig {
+    /// Remove grants the evidence and the original do not support (default on).
+    pub strip_unsupported: bool,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig { strip_unsupported: true }
+    }
+}
+
+/// Every path kubeguard resolves, for `kubeguard info`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub themes_dir: PathBuf,
+    pub prompts_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("cannot determine the home directory")]
+    NoHome,
+}
+
+impl Paths {
+    pub fn resolve() -> Result<Paths, ConfigError> {
+        use etcetera::BaseStrategy;
+        let strategy = etcetera::choose_base_strategy().map_err(|_| ConfigError::NoHome)?;
+        let config_dir = strategy.config_dir().join("kubeguard");
+        let config_file = match std::env::var_os("KUBEGUARD_CONFIG") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => config_dir.join("config.toml"),
+        };
+        let data_dir = strategy.data_dir().join("kubeguard");
+        let cache_dir = strategy.cache_dir().join("kubeguard");
+        Ok(Paths {
+            themes_dir: config_dir.join("themes"),
+            prompts_dir: config_dir.join("prompts"),
+            config_file,
+            config_dir,
+            data_dir,
+            cache_dir,
+        })
+    }
+}
+
+/// Load the config file if it exists (defaults otherwise). Returns warnings for unknown keys.
+pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Config::default(), Vec::new())),
+        Err(source) => return Err(ConfigError::Io { path: path.display().to_string(), source }),
+    };
+    parse(&text, &path.display().to_string())
+}
+
+pub fn parse(text: &str, path: &str) -> Result<(Config, Vec<String>), ConfigError> {
+    let value: toml::Value =
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_string(), message: e.to_string() })?;
+    let mut warnings = Vec::new();
+    let known = serde_json::to_value(Config::default()).unwrap_or_default();
+    if let (toml::Value::Table(t), serde_json::Value::Object(k)) = (&value, &known) {
+        for (section, inner) in t {
+            match k.get(section) {
+                None => warnings.push(format!("{path}: unknown section [{section}]")),
+                Some(serde_json::Value::Object(keys)) => {
+                    if let toml::Value::Table(inner) = inner {
+                        for key in inner.keys() {
+                            if !keys.contains_key(key) {
+                                warnings.push(format!("{path}: unknown key {section}.{key}"));
+                            }
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let config: Config = value
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.to_string(), message: e.to_string() })?;
+    Ok((config, warnings))
+}
