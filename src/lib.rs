@@ -17,4 +17,5 @@ pub mod report;
 pub mod snapshot;
 pub mod sources;
 pub mod synth;
+pub mod testsupport;
 pub mod tui;
