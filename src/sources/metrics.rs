@@ -65,19 +65,18 @@ pub fn ingest(
         let before = stats.errors.len();
         let before_malformed = stats.malformed;
         let samples = parse_document(&buf, &file, &mut stats);
-        if strict && stats.malformed > before_malformed {
-            if let Some(e) = stats.errors.get(before).cloned() {
-                return Err(InputError::Malformed(e));
-            }
+        if strict
+            && stats.malformed > before_malformed
+            && let Some(e) = stats.errors.get(before).cloned()
+        {
+            return Err(InputError::Malformed(e));
         }
         let mut per: BTreeMap<ContainerRef, Vec<MetricSample>> = BTreeMap::new();
         for s in samples {
             let workload = workload_for_pod(inventory, &s.namespace, &s.pod);
             per.entry(ContainerRef { workload, container: s.container }).or_default().push(s.sample);
         }
-        let mut shard = MetricsSet::default();
-        shard.series = per;
-        set.merge(shard);
+        set.merge(MetricsSet { series: per });
     }
     // Samples of the same container and time (CPU and memory from separate files) are joined.
     for v in set.series.values_mut() {
@@ -227,7 +226,7 @@ fn parse_prometheus(v: &Value, name_hint: &str, label: &str, stats: &mut IngestS
                 _ => stats.error(label, 1, format!("result[{i}]: malformed point {p}")),
             }
         }
-        points.sort_by(|a, b| a.0.cmp(&b.0));
+        points.sort_by_key(|p| p.0);
         let mk = |at: Timestamp, cpu: Option<f64>, mem: Option<f64>| PodSample {
             namespace: namespace.to_string(),
             pod: pod.to_string(),
@@ -364,7 +363,11 @@ fn parse_top(text: &str, label: &str, stats: &mut IngestStats) -> Vec<PodSample>
                 header = Some(upper);
                 continue;
             }
-            stats.error(label, line_no, "expected a `kubectl top pod --containers` header (POD NAME CPU(cores) MEMORY(bytes))");
+            stats.error(
+                label,
+                line_no,
+                "expected a `kubectl top pod --containers` header (POD NAME CPU(cores) MEMORY(bytes))",
+            );
             return out;
         }
         let Some(h) = header.as_ref() else { continue };

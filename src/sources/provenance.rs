@@ -86,10 +86,11 @@ pub fn ingest(
         stats.bytes += bytes;
         consumed += bytes;
         progress(consumed);
-        if strict && stats.malformed > before_malformed {
-            if let Some(e) = stats.errors.get(before).cloned() {
-                return Err(InputError::Malformed(e));
-            }
+        if strict
+            && stats.malformed > before_malformed
+            && let Some(e) = stats.errors.get(before).cloned()
+        {
+            return Err(InputError::Malformed(e));
         }
         let file_target = file_container(&file, inventory);
         let mut unplaced = 0u64;
@@ -160,9 +161,7 @@ pub fn parse_reader<R: BufRead + ?Sized>(
         let mut t = text.trim();
         t = t.strip_prefix('[').unwrap_or(t).trim_start();
         t = t.strip_suffix(',').unwrap_or(t).trim_end();
-        if t.ends_with(']') && !t.ends_with("]]") && !t.starts_with('{') {
-            t = t.strip_suffix(']').unwrap_or(t).trim_end();
-        } else if t.ends_with("}]") {
+        if (t.ends_with(']') && !t.ends_with("]]") && !t.starts_with('{')) || t.ends_with("}]") {
             t = t.strip_suffix(']').unwrap_or(t).trim_end();
         }
         if t.is_empty() {
@@ -208,7 +207,8 @@ fn classify_and_parse(v: &Value, line: usize, graph: &mut GraphState, parsed: &m
         bump(&mut parsed.record_types, key);
         return tetragon_event(key, body, obj.get("time").and_then(Value::as_str), parsed);
     }
-    Err("unrecognised record: expected SPADE JSON, CDM (`datum`), Tetragon (`process_*`) or Falco (`rule`+`output`)".into())
+    Err("unrecognised record: expected SPADE JSON, CDM (`datum`), Tetragon (`process_*`) or Falco (`rule`+`output`)"
+        .into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,14 +302,19 @@ fn push(parsed: &mut Parsed, origin: &Origin, observation: RuntimeObservation, a
 // ---------------------------------------------------------------------------------------------
 // SPADE JSON graph + CDM: id tables resolved at the end of each file
 
+/// (line, type, from, to, annotations)
+type SpadeEdge = (usize, String, String, String, Map<String, Value>);
+/// (uid, euid, gid)
+type Ids = (Option<u32>, Option<u32>, Option<u32>);
+
 #[derive(Debug, Default)]
 struct GraphState {
     // SPADE JSON
     vertices: HashMap<String, (String, Map<String, Value>)>,
-    edges: Vec<(usize, String, String, String, Map<String, Value>)>,
+    edges: Vec<SpadeEdge>,
     // CDM
     subjects: HashMap<String, CdmSubject>,
-    principals: HashMap<String, (Option<u32>, Option<u32>, Option<u32>)>,
+    principals: HashMap<String, Ids>,
     objects: HashMap<String, CdmObject>,
     events: Vec<CdmEvent>,
 }
@@ -389,7 +394,11 @@ impl GraphState {
                     principal: union_str(body.get("localPrincipal")),
                     binary,
                     start: if start.0 == 0 {
-                        props.and_then(|p| p.get("seen time")).and_then(Value::as_str).map(seconds_ts).unwrap_or_default()
+                        props
+                            .and_then(|p| p.get("seen time"))
+                            .and_then(Value::as_str)
+                            .map(seconds_ts)
+                            .unwrap_or_default()
                     } else {
                         start
                     },
@@ -523,14 +532,21 @@ impl GraphState {
                 .or_else(|| ann_str(ann, "name"))
                 .unwrap_or_default();
             let at = ann_str(ann, "start time").or_else(|| ann_str(ann, "seen time")).map(|s| seconds_ts(&s));
-            push(parsed, &origin, RuntimeObservation::Process { binary, uid, euid, gid }, at.unwrap_or_default(), Some(id));
+            push(
+                parsed,
+                &origin,
+                RuntimeObservation::Process { binary, uid, euid, gid },
+                at.unwrap_or_default(),
+                Some(id),
+            );
         }
         for (line, ty, from, to, ann) in &self.edges {
             let op = ann_str(ann, "operation").unwrap_or_default();
             let at = ann_str(ann, "time").map(|s| seconds_ts(&s)).unwrap_or_default();
             let example = ann_str(ann, "event id");
             let ex = example.as_deref();
-            let (Some((from_ty, from_ann)), Some((to_ty, to_ann))) = (self.vertices.get(from), self.vertices.get(to)) else {
+            let (Some((from_ty, from_ann)), Some((to_ty, to_ann))) = (self.vertices.get(from), self.vertices.get(to))
+            else {
                 stats.error(path, *line, format!("SPADE edge {ty} refers to an unknown vertex"));
                 continue;
             };
@@ -565,10 +581,17 @@ impl GraphState {
                     );
                 }
                 "bind" | "accept" | "listen" => {
-                    if let Some(port) = artifact.and_then(|a| ann_str(a, "local port")).and_then(|p| p.parse::<u16>().ok())
+                    if let Some(port) =
+                        artifact.and_then(|a| ann_str(a, "local port")).and_then(|p| p.parse::<u16>().ok())
                     {
                         let protocol = artifact.and_then(|a| ann_str(a, "protocol")).unwrap_or_default();
-                        push(parsed, &origin, RuntimeObservation::Listen { port, protocol: protocol_name(&protocol) }, at, ex);
+                        push(
+                            parsed,
+                            &origin,
+                            RuntimeObservation::Listen { port, protocol: protocol_name(&protocol) },
+                            at,
+                            ex,
+                        );
                     }
                 }
                 _ => {}
@@ -586,8 +609,11 @@ impl GraphState {
             let write = write_ops.contains(&op_l.as_str())
                 || (op_l == "open" && is_write_flags(&ann_str(ann, "flags").unwrap_or_default()))
                 || (generated && op_l.is_empty());
-            let obs =
-                if write { RuntimeObservation::FileWrite { path: p } } else { RuntimeObservation::FileRead { path: p } };
+            let obs = if write {
+                RuntimeObservation::FileWrite { path: p }
+            } else {
+                RuntimeObservation::FileRead { path: p }
+            };
             push(parsed, &origin, obs, at, ex);
         }
     }
@@ -623,7 +649,13 @@ impl GraphState {
             let kind = e.kind.trim_start_matches("EVENT_");
             let op = e.operation.to_ascii_lowercase();
             match kind {
-                "WRITE" | "CREATE_OBJECT" | "RENAME" | "UNLINK" | "TRUNCATE" | "LINK" | "MODIFY_FILE_ATTRIBUTES"
+                "WRITE"
+                | "CREATE_OBJECT"
+                | "RENAME"
+                | "UNLINK"
+                | "TRUNCATE"
+                | "LINK"
+                | "MODIFY_FILE_ATTRIBUTES"
                 | "UPDATE" => {
                     if let Some(p) = file_path {
                         push(parsed, &origin, RuntimeObservation::FileWrite { path: p }, e.at, ex);
@@ -664,9 +696,17 @@ impl GraphState {
                 }
                 "CHANGE_PRINCIPAL" => {
                     let from = subject.and_then(ids_of).and_then(|(u, eu, _)| eu.or(u));
-                    push(parsed, &origin, RuntimeObservation::PrivilegeChange { from_uid: from, to_uid: None }, e.at, ex);
+                    push(
+                        parsed,
+                        &origin,
+                        RuntimeObservation::PrivilegeChange { from_uid: from, to_uid: None },
+                        e.at,
+                        ex,
+                    );
                 }
-                "MODULE_LOAD" => push(parsed, &origin, RuntimeObservation::Syscall { name: "init_module".into() }, e.at, ex),
+                "MODULE_LOAD" => {
+                    push(parsed, &origin, RuntimeObservation::Syscall { name: "init_module".into() }, e.at, ex)
+                }
                 "MOUNT" => push(parsed, &origin, RuntimeObservation::Syscall { name: "mount".into() }, e.at, ex),
                 _ => {}
             }
@@ -730,7 +770,10 @@ fn tetragon_event(key: &str, body: &Value, time: Option<&str>, parsed: &mut Pars
             push(parsed, &origin, RuntimeObservation::Process { binary, uid, euid, gid }, at, example);
             // setuid/setgid binaries and file capabilities raising privileges at exec.
             let props = process.get("binary_properties");
-            let raised = props.and_then(|p| p.get("privileges_changed")).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            let raised = props
+                .and_then(|p| p.get("privileges_changed"))
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
             let setuid = props.and_then(|p| u32_of(p.get("setuid")));
             let parent_uid = body.get("parent").and_then(|p| tetragon_ids(p).0);
             let effective = euid.or(uid);
@@ -779,11 +822,20 @@ fn kprobe_observations(
     for a in args {
         if let Some(cap) = a.get("capability_arg") {
             let cname = cap.get("name").and_then(Value::as_str).map(str::to_string).or_else(|| {
-                cap.get("value").and_then(Value::as_u64).and_then(|v| CAPABILITY_NAMES.get(v as usize)).map(|s| s.to_string())
+                cap.get("value")
+                    .and_then(Value::as_u64)
+                    .and_then(|v| CAPABILITY_NAMES.get(v as usize))
+                    .map(|s| s.to_string())
             });
             if let Some(c) = cname {
                 let c = c.trim_start_matches("CAP_").to_ascii_uppercase();
-                push(parsed, origin, RuntimeObservation::Capability { name: c, allowed: ret.is_none_or(|r| r == 0) }, at, example);
+                push(
+                    parsed,
+                    origin,
+                    RuntimeObservation::Capability { name: c, allowed: ret.is_none_or(|r| r == 0) },
+                    at,
+                    example,
+                );
             }
         }
     }
@@ -792,7 +844,13 @@ fn kprobe_observations(
             && !args.iter().any(|a| a.get("capability_arg").is_some())
             && let Some(c) = CAPABILITY_NAMES.get(v as usize)
         {
-            push(parsed, origin, RuntimeObservation::Capability { name: c.to_string(), allowed: ret.is_none_or(|r| r == 0) }, at, example);
+            push(
+                parsed,
+                origin,
+                RuntimeObservation::Capability { name: c.to_string(), allowed: ret.is_none_or(|r| r == 0) },
+                at,
+                example,
+            );
         }
         return;
     }
@@ -802,7 +860,13 @@ fn kprobe_observations(
             if let Some(s) = a.get("sock_arg") {
                 if let Some(port) = u32_of(s.get("sport")).and_then(|p| u16::try_from(p).ok()) {
                     let proto = s.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-                    push(parsed, origin, RuntimeObservation::Listen { port, protocol: protocol_name(proto) }, at, example);
+                    push(
+                        parsed,
+                        origin,
+                        RuntimeObservation::Listen { port, protocol: protocol_name(proto) },
+                        at,
+                        example,
+                    );
                 }
             } else if let Some(s) = a.get("sockaddr_arg")
                 && let Some(port) = u32_of(s.get("sport").or_else(|| s.get("port"))).and_then(|p| u16::try_from(p).ok())
@@ -812,8 +876,10 @@ fn kprobe_observations(
         }
     }
     // privilege changes
-    if matches!(name.as_str(), "setuid" | "setgid" | "setresuid" | "setresgid" | "setreuid" | "setregid" | "commit_creds")
-    {
+    if matches!(
+        name.as_str(),
+        "setuid" | "setgid" | "setresuid" | "setresgid" | "setreuid" | "setregid" | "commit_creds"
+    ) {
         let to = args.iter().find_map(|a| a.get("int_arg").and_then(Value::as_i64)).and_then(|v| u32::try_from(v).ok());
         push(parsed, origin, RuntimeObservation::PrivilegeChange { from_uid: None, to_uid: to }, at, example);
     }
@@ -822,22 +888,32 @@ fn kprobe_observations(
     }
     // files
     let file_path = args.iter().find_map(|a| {
-        a.get("file_arg")
-            .or_else(|| a.get("path_arg"))
-            .and_then(|f| f.get("path"))
-            .and_then(Value::as_str)
-            .map(|p| (p.to_string(), a.get("file_arg").or_else(|| a.get("path_arg")).and_then(|f| f.get("flags")).and_then(Value::as_str).unwrap_or("").to_string()))
+        a.get("file_arg").or_else(|| a.get("path_arg")).and_then(|f| f.get("path")).and_then(Value::as_str).map(|p| {
+            (
+                p.to_string(),
+                a.get("file_arg")
+                    .or_else(|| a.get("path_arg"))
+                    .and_then(|f| f.get("flags"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
     });
     if let Some((p, flags)) = file_path {
         let mask = args.iter().find_map(|a| a.get("int_arg").and_then(Value::as_i64));
         let l = name.to_ascii_lowercase();
-        let write = ["write", "truncate", "unlink", "rename", "create", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "setattr", "mknod"]
-            .iter()
-            .any(|w| l.contains(w))
+        let write = [
+            "write", "truncate", "unlink", "rename", "create", "mkdir", "rmdir", "symlink", "link", "chmod", "chown",
+            "setattr", "mknod",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
             || (l == "security_file_permission" && mask.is_some_and(|m| m & 2 != 0))
             || (l.contains("open") && is_write_flags(&flags))
             || (l == "fd_install" && is_write_flags(&flags));
-        let obs = if write { RuntimeObservation::FileWrite { path: p } } else { RuntimeObservation::FileRead { path: p } };
+        let obs =
+            if write { RuntimeObservation::FileWrite { path: p } } else { RuntimeObservation::FileRead { path: p } };
         push(parsed, origin, obs, at, example);
     }
 }
@@ -913,7 +989,13 @@ fn falco_alert(obj: &Map<String, Value>, parsed: &mut Parsed) -> Result<(), Stri
     let uid = u32_of(f("user.uid")).or_else(|| if fs("user.name").as_deref() == Some("root") { Some(0) } else { None });
     let binary = fs("proc.exepath").or_else(|| fs("proc.exe")).or_else(|| fs("proc.name")).unwrap_or_default();
     if uid.is_some() || !binary.is_empty() {
-        push(parsed, &origin, RuntimeObservation::Process { binary, uid, euid: None, gid: u32_of(f("group.gid")) }, at, example);
+        push(
+            parsed,
+            &origin,
+            RuntimeObservation::Process { binary, uid, euid: None, gid: u32_of(f("group.gid")) },
+            at,
+            example,
+        );
     }
     let evt = fs("evt.type").unwrap_or_default();
     let evt_name = normalise_syscall(&evt);
@@ -921,12 +1003,24 @@ fn falco_alert(obj: &Map<String, Value>, parsed: &mut Parsed) -> Result<(), Stri
         push(parsed, &origin, RuntimeObservation::Syscall { name: evt_name.clone() }, at, example);
     }
     if matches!(evt_name.as_str(), "setuid" | "setgid" | "setresuid" | "setresgid" | "setreuid" | "setregid") {
-        push(parsed, &origin, RuntimeObservation::PrivilegeChange { from_uid: uid, to_uid: u32_of(f("evt.arg.uid")) }, at, example);
+        push(
+            parsed,
+            &origin,
+            RuntimeObservation::PrivilegeChange { from_uid: uid, to_uid: u32_of(f("evt.arg.uid")) },
+            at,
+            example,
+        );
     }
     if let Some(port) = u32_of(f("fd.sport")).or_else(|| u32_of(f("fd.lport"))).and_then(|p| u16::try_from(p).ok())
         && matches!(evt_name.as_str(), "bind" | "listen" | "accept" | "accept4")
     {
-        push(parsed, &origin, RuntimeObservation::Listen { port, protocol: protocol_name(&fs("fd.l4proto").unwrap_or_default()) }, at, example);
+        push(
+            parsed,
+            &origin,
+            RuntimeObservation::Listen { port, protocol: protocol_name(&fs("fd.l4proto").unwrap_or_default()) },
+            at,
+            example,
+        );
     }
     let path = fs("fd.name").or_else(|| fs("fs.path.name")).or_else(|| fs("evt.arg.path"));
     if let Some(p) = path.filter(|p| p.starts_with('/')) {
@@ -934,13 +1028,32 @@ fn falco_alert(obj: &Map<String, Value>, parsed: &mut Parsed) -> Result<(), Stri
         let rule_l = rule.to_ascii_lowercase();
         let write = f("evt.is_open_write").and_then(Value::as_bool).unwrap_or(false)
             || is_write_flags(&flags)
-            || ["rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "creat", "truncate", "ftruncate", "write", "pwrite", "symlink", "link", "chmod", "fchmod", "fchmodat"]
-                .contains(&evt_name.as_str())
+            || [
+                "rename",
+                "renameat",
+                "renameat2",
+                "unlink",
+                "unlinkat",
+                "mkdir",
+                "mkdirat",
+                "creat",
+                "truncate",
+                "ftruncate",
+                "write",
+                "pwrite",
+                "symlink",
+                "link",
+                "chmod",
+                "fchmod",
+                "fchmodat",
+            ]
+            .contains(&evt_name.as_str())
             || rule_l.contains("write")
             || rule_l.contains("modif")
             || rule_l.contains("create")
             || rule_l.contains("delete");
-        let obs = if write { RuntimeObservation::FileWrite { path: p } } else { RuntimeObservation::FileRead { path: p } };
+        let obs =
+            if write { RuntimeObservation::FileWrite { path: p } } else { RuntimeObservation::FileRead { path: p } };
         push(parsed, &origin, obs, at, example);
     }
     Ok(())
@@ -965,10 +1078,17 @@ fn pod_matches(kind: WorkloadKind, name: &str, pod: &str) -> bool {
     let parts: Vec<&str> = rest.split('-').collect();
     match kind {
         WorkloadKind::Deployment => parts.len() == 2 && is_safe(parts[0], 1, 10) && is_safe(parts[1], 5, 5),
-        WorkloadKind::StatefulSet => parts.len() == 1 && !parts[0].is_empty() && parts[0].chars().all(|c| c.is_ascii_digit()),
-        WorkloadKind::DaemonSet | WorkloadKind::ReplicaSet | WorkloadKind::Job => parts.len() == 1 && is_safe(parts[0], 5, 5),
+        WorkloadKind::StatefulSet => {
+            parts.len() == 1 && !parts[0].is_empty() && parts[0].chars().all(|c| c.is_ascii_digit())
+        }
+        WorkloadKind::DaemonSet | WorkloadKind::ReplicaSet | WorkloadKind::Job => {
+            parts.len() == 1 && is_safe(parts[0], 5, 5)
+        }
         WorkloadKind::CronJob => {
-            parts.len() == 2 && parts[0].chars().all(|c| c.is_ascii_digit()) && !parts[0].is_empty() && is_safe(parts[1], 5, 5)
+            parts.len() == 2
+                && parts[0].chars().all(|c| c.is_ascii_digit())
+                && !parts[0].is_empty()
+                && is_safe(parts[1], 5, 5)
         }
         WorkloadKind::Pod => false,
     }
@@ -988,14 +1108,22 @@ pub fn workload_for_pod(inventory: &Inventory, namespace: &str, pod: &str) -> Wo
     }
     let parts: Vec<&str> = pod.rsplitn(3, '-').collect();
     if parts.len() == 3 && is_safe(parts[0], 5, 5) && is_safe(parts[1], 6, 10) {
-        return WorkloadRef { namespace: namespace.to_string(), kind: WorkloadKind::Deployment, name: parts[2].to_string() };
+        return WorkloadRef {
+            namespace: namespace.to_string(),
+            kind: WorkloadKind::Deployment,
+            name: parts[2].to_string(),
+        };
     }
     if let Some((base, ord)) = pod.rsplit_once('-')
         && !ord.is_empty()
         && ord.chars().all(|c| c.is_ascii_digit())
         && !base.is_empty()
     {
-        return WorkloadRef { namespace: namespace.to_string(), kind: WorkloadKind::StatefulSet, name: base.to_string() };
+        return WorkloadRef {
+            namespace: namespace.to_string(),
+            kind: WorkloadKind::StatefulSet,
+            name: base.to_string(),
+        };
     }
     WorkloadRef { namespace: namespace.to_string(), kind: WorkloadKind::Pod, name: pod.to_string() }
 }
