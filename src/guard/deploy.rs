@@ -952,11 +952,17 @@ fn find_container_mut<'a>(spec: &'a mut Value, name: &str) -> Option<&'a mut Val
 }
 
 /// Set (or remove, with `None`) the value at a JSON pointer, creating objects on the way.
+/// Array elements are addressed by index (an index past the end is an error: nothing happens).
 pub fn set_pointer(root: &mut Value, ptr: &str, value: Option<Value>) {
     let parts: Vec<&str> = ptr.split('/').skip(1).collect();
     let Some((last, head)) = parts.split_last() else { return };
     let mut cur = root;
     for p in head {
+        if let Value::Array(arr) = cur {
+            let Some(next) = p.parse::<usize>().ok().and_then(|i| arr.get_mut(i)) else { return };
+            cur = next;
+            continue;
+        }
         if !cur.is_object() {
             if value.is_none() {
                 return;
@@ -972,6 +978,19 @@ pub fn set_pointer(root: &mut Value, ptr: &str, value: Option<Value>) {
         }
         let Some(next) = obj.get_mut(*p) else { return };
         cur = next;
+    }
+    if let Value::Array(arr) = cur {
+        if let Ok(i) = last.parse::<usize>()
+            && i < arr.len()
+        {
+            match value {
+                Some(v) => arr[i] = v,
+                None => {
+                    arr.remove(i);
+                }
+            }
+        }
+        return;
     }
     if !cur.is_object() {
         if value.is_none() {

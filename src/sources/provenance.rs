@@ -467,6 +467,12 @@ impl GraphState {
             _ => {}
         }
         bump(&mut parsed.record_types, kind);
+        // Sub-types as SPADE's EndMarker `recordCounts` spell them (EVENT_*, SUBJECT_*, FILE_OBJECT_*).
+        if matches!(kind, "Event" | "Subject" | "FileObject")
+            && let Some(t) = body.get("type").and_then(Value::as_str)
+        {
+            bump(&mut parsed.record_types, &format!("{kind}/{t}"));
+        }
         Ok(())
     }
 

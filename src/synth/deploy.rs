@@ -377,45 +377,6 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
         }
     }
 
-    // --- capabilities
-    capabilities(b, &cptr, &cpath, name, &c, &pod, ev);
-
-    // --- seccompProfile
-    let ctype = c.pointer("/securityContext/seccompProfile/type").and_then(Value::as_str);
-    let ptype = pod.pointer("/securityContext/seccompProfile/type").and_then(Value::as_str);
-    let effective = ctype.or(ptype);
-    if !matches!(effective, Some("RuntimeDefault") | Some("Localhost")) {
-        let refused: Vec<&String> =
-            ev.syscalls.keys().filter(|s| RUNTIME_DEFAULT_BLOCKED_SYSCALLS.contains(&s.as_str())).collect();
-        if procs.count == 0 {
-            b.find(
-                "KG-DEPLOY-UNOBSERVED",
-                Severity::Info,
-                format!("container {name}: no process observed; seccompProfile left as is"),
-            );
-        } else if !refused.is_empty() {
-            b.find(
-                "KG-DEPLOY-SECCOMP-SYSCALLS",
-                Severity::Medium,
-                format!(
-                    "container {name}: observed syscalls the runtime default profile refuses ({}); seccompProfile left as is",
-                    refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            );
-        } else {
-            b.set(&format!("{cptr}/securityContext/seccompProfile"), Some(json!({"type": "RuntimeDefault"})));
-            b.cite(
-                &format!("{cpath}.securityContext.seccompProfile"),
-                format!(
-                    "none of the observed syscalls ({} traced privileged syscalls) is refused by RuntimeDefault; confidence \
-                     medium (only privileged syscall families are traced; a Localhost profile is never generated)",
-                    ev.syscalls.len()
-                ),
-                procs.clone(),
-            );
-        }
-    }
-
     // --- privileged
     if sc_bool("privileged") == Some(true) {
         let needs = ev.privileged_needs();
@@ -455,6 +416,46 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
                 ev.total.clone(),
             );
             b.removed.push((format!("container {name}: privileged: true"), Severity::Critical));
+        }
+    }
+
+    // --- capabilities (on the current state: privileged may just have been removed)
+    let c = b.spec().pointer(&cptr).cloned().unwrap_or(Value::Null);
+    capabilities(b, &cptr, &cpath, name, &c, &pod, ev);
+
+    // --- seccompProfile
+    let ctype = c.pointer("/securityContext/seccompProfile/type").and_then(Value::as_str);
+    let ptype = pod.pointer("/securityContext/seccompProfile/type").and_then(Value::as_str);
+    let effective = ctype.or(ptype);
+    if !matches!(effective, Some("RuntimeDefault") | Some("Localhost")) {
+        let refused: Vec<&String> =
+            ev.syscalls.keys().filter(|s| RUNTIME_DEFAULT_BLOCKED_SYSCALLS.contains(&s.as_str())).collect();
+        if procs.count == 0 {
+            b.find(
+                "KG-DEPLOY-UNOBSERVED",
+                Severity::Info,
+                format!("container {name}: no process observed; seccompProfile left as is"),
+            );
+        } else if !refused.is_empty() {
+            b.find(
+                "KG-DEPLOY-SECCOMP-SYSCALLS",
+                Severity::Medium,
+                format!(
+                    "container {name}: observed syscalls the runtime default profile refuses ({}); seccompProfile left as is",
+                    refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        } else {
+            b.set(&format!("{cptr}/securityContext/seccompProfile"), Some(json!({"type": "RuntimeDefault"})));
+            b.cite(
+                &format!("{cpath}.securityContext.seccompProfile"),
+                format!(
+                    "none of the observed syscalls ({} traced privileged syscalls) is refused by RuntimeDefault; confidence \
+                     medium (only privileged syscall families are traced; a Localhost profile is never generated)",
+                    ev.syscalls.len()
+                ),
+                procs.clone(),
+            );
         }
     }
 }
@@ -1050,14 +1051,38 @@ pub fn size(samples: &[MetricSample], opts: &DeployOptions, containers: usize) -
                 s.cpu_request_m = Some(ceil_m(p * margin).max(floor));
                 s.basis.push(format!("CPU request = P90 {p:.4} cores × {margin:.2} (floor 25m per pod)"));
             }
-            if let Some(p) = percentile(&mem, 0.9) {
+            // VPA keeps one peak per 24 h aggregation interval, not every sample.
+            let peaks = daily_peaks(samples);
+            if let Some(p) = percentile(&peaks, 0.9) {
                 let floor = ceil_mi(250e6 / k);
                 s.memory_request_mi = Some(ceil_mi(p * margin).max(floor));
-                s.basis.push(format!("memory request = P90 {:.1} MiB × {margin:.2} (floor 250 MB per pod)", p / MIB));
+                s.basis.push(format!(
+                    "memory request = P90 of {} daily peaks {:.1} MiB × {margin:.2} (floor 250 MB per pod)",
+                    peaks.len(),
+                    p / MIB
+                ));
             }
         }
     }
     s
+}
+
+/// Peak memory per 24 h interval (counted from the first sample), sorted ascending.
+fn daily_peaks(samples: &[MetricSample]) -> Vec<f64> {
+    let start = samples.iter().map(|s| s.at.0).filter(|t| *t != 0).min().unwrap_or(0);
+    let mut peaks: BTreeMap<i64, f64> = BTreeMap::new();
+    for s in samples {
+        if let Some(m) = s.memory_bytes.filter(|x| x.is_finite()) {
+            let day = if s.at.0 == 0 { 0 } else { (s.at.0 - start) / 86_400_000_000 };
+            let e = peaks.entry(day).or_insert(m);
+            if m > *e {
+                *e = m;
+            }
+        }
+    }
+    let mut v: Vec<f64> = peaks.into_values().collect();
+    v.sort_by(f64::total_cmp);
+    v
 }
 
 fn resources(b: &mut Builder<'_>, list: &str, i: usize, name: &str, w: &Workload, n_containers: usize) {
