@@ -1489,6 +1489,9 @@ pub fn check_with(
     let orig_policy = original_policy(snapshot, &orig_parsed);
 
     let mut manifests: Vec<Value> = proposal.to_vec();
+    // Roles a proposal's bindings may refer to without containing them.
+    let mut external = bootstrap_policy();
+    external.extend(parse_objects(&inventory_values(&snapshot.inventory), true).policy());
     if repair {
         // Drop objects that are not usable RBAC objects; rewrite the others from their parse.
         let usable: BTreeSet<usize> =
@@ -1498,13 +1501,15 @@ pub fn check_with(
         }
         let support = support_set(&requests, opts, &orig_policy, &user);
         let allowed_subjects = allowed_subjects_for(&subject, &orig_parsed);
+        let proposal_policy = parsed.policy();
+        let me = SubjectRef::from_subject(&subject);
         let mut new = Vec::new();
         for (i, v) in proposal.iter().enumerate() {
             if !usable.contains(&i) {
                 continue;
             }
             if let Some((_, role)) = parsed.roles.iter().find(|(j, _)| *j == i) {
-                let scopes = role_scopes(role, &parsed.policy(), &user);
+                let scopes = role_scopes(role, &proposal_policy, &user);
                 let (rules, removed) = repair_role(role, &scopes, &support);
                 for r in removed {
                     verdict
@@ -1516,6 +1521,40 @@ pub fn check_with(
                 let keep: Vec<&SubjectRef> = b.subjects.iter().filter(|s| allowed_subjects.contains(*s)).collect();
                 for s in b.subjects.iter().filter(|s| !allowed_subjects.contains(*s)) {
                     verdict.repairs.push(format!("{}: removed subject {s} (not the target subject)", b.key()));
+                }
+                if keep.contains(&&me) && proposal_policy.role_of(b).is_none() {
+                    // Binds the subject to a role outside the proposal: keep only if everything
+                    // that role grants in the binding's scope is supported.
+                    match external.role_of(b) {
+                        None => {
+                            verdict.repairs.push(format!(
+                                "{}: refers to {:?} {:?}, which exists neither in the proposal nor in the inventory (binding dropped)",
+                                b.key(),
+                                b.role_kind,
+                                b.role_name
+                            ));
+                            continue;
+                        }
+                        Some(role) => {
+                            let unsupported: Vec<Perm> = role
+                                .rules
+                                .iter()
+                                .flat_map(|r| rule_perms(r).0)
+                                .filter(|p| !supported_in(&support, b.scope(), p))
+                                .collect();
+                            if !unsupported.is_empty() {
+                                let shown: Vec<String> = unsupported.iter().take(5).map(Perm::to_string).collect();
+                                verdict.repairs.push(format!(
+                                    "{}: binds to {} which grants {} permission(s) not supported by evidence or original (e.g. {}); binding dropped",
+                                    b.key(),
+                                    role.key(),
+                                    unsupported.len(),
+                                    shown.join("; ")
+                                ));
+                                continue;
+                            }
+                        }
+                    }
                 }
                 new.push(rewrite_binding(v, b, &keep));
             }
@@ -1556,9 +1595,9 @@ pub fn check_with(
     verdict.observed = requests.len();
     verdict.covered = covered;
     verdict.uncovered = missing.iter().map(|r| r.to_string()).collect();
-    let final_policy = parse_objects(&manifests, false).policy();
+    let final_policy = with_referenced_roles(parse_objects(&manifests, false).policy(), &external);
     verdict.excess = excess(&final_policy, &user, &requests);
-    let mut risks = super::risk::assess_values(&manifests);
+    let mut risks = super::risk::assess_policy(&final_policy);
     verdict.risks.append(&mut risks);
     if !original.is_empty() {
         let now: BTreeSet<(String, String)> =
@@ -1569,6 +1608,22 @@ pub fn check_with(
             .collect();
     }
     GuardOutcome { manifests, verdict }
+}
+
+/// Add the roles that `p`'s bindings refer to but `p` lacks, taken from `external`.
+fn with_referenced_roles(mut p: Policy, external: &Policy) -> Policy {
+    let mut missing: Vec<RoleObj> = Vec::new();
+    for b in p.bindings.iter().filter(|b| p.role_of(b).is_none()) {
+        if let Some(r) = external.role_of(b)
+            && !missing.iter().any(|m| m.key() == r.key())
+        {
+            missing.push(r.clone());
+        }
+    }
+    if !missing.is_empty() {
+        p.extend(Policy::new(missing, Vec::new()));
+    }
+    p
 }
 
 /// What the original objects grant: their roles, plus inventory roles their bindings refer to

@@ -580,3 +580,25 @@ fn check_keeps_what_the_original_granted_but_flags_it_as_excess() {
     assert!(out.verdict.excess.iter().any(|e| e == "get core/services in shop"), "{:?}", out.verdict.excess);
     assert!(!out.verdict.excess.iter().any(|e| e.starts_with("list core/pods")));
 }
+
+#[test]
+fn check_drops_a_binding_to_an_existing_broad_role_outside_the_proposal() {
+    let (s, reqs) = observed_app();
+    let inventory_objects =
+        vec![cluster_role("edit", json!([{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": ["*"]}]))];
+    let snap = snapshot(&s, &reqs, &[], &inventory_objects);
+    let proposal = vec![rb("shop", "lazy", "ClusterRole", "edit", sa_subj("shop", "app"))];
+    let unrepaired = check(&snap, &target(&s, Task::Create), &proposal, &[], false);
+    assert!(
+        unrepaired.verdict.risks.iter().any(|f| f.subject.contains("ClusterRole/edit")),
+        "{:?}",
+        unrepaired.verdict.risks
+    );
+    assert!(unrepaired.verdict.excess.iter().any(|e| e.contains("[wildcard")));
+    let out = check(&snap, &target(&s, Task::Create), &proposal, &[], true);
+    assert!(out.manifests.is_empty());
+    assert!(out.verdict.repairs.iter().any(|r| r.contains("binding dropped")), "{:?}", out.verdict.repairs);
+    let missing = vec![rb("shop", "ghost", "Role", "nope", sa_subj("shop", "app"))];
+    let out = check(&snap, &target(&s, Task::Create), &missing, &[], true);
+    assert!(out.manifests.is_empty());
+}

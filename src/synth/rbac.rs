@@ -334,6 +334,38 @@ fn removed_lines(role: &RoleObj, kept: &BTreeSet<Perm>, scopes: &BTreeSet<String
     out
 }
 
+/// When the subject holds a ClusterRole only through ClusterRoleBindings but used it only for
+/// namespaced resource requests, the namespaces it used it in: RoleBindings there suffice.
+fn narrowable_to_namespaces(bindings: &[(usize, &BindingObj)], used: &[&ApiRequest]) -> Option<BTreeSet<String>> {
+    if used.is_empty() || !bindings.iter().all(|(_, b)| b.kind == BindingKind::ClusterRoleBinding) {
+        return None;
+    }
+    if used.iter().any(|r| !r.is_resource_request() || r.namespace.is_empty()) {
+        return None;
+    }
+    Some(used.iter().map(|r| r.namespace.clone()).collect())
+}
+
+/// The removed-permission line for a cluster-wide grant narrowed to some namespaces, with the
+/// risk the kept permissions had cluster-wide.
+fn narrowing_line(
+    bindings: &[(usize, &BindingObj)],
+    nss: &BTreeSet<String>,
+    kept: &BTreeSet<Perm>,
+) -> (String, Severity) {
+    let sev = kept.iter().map(|p| risk::perm_severity(p, None).0).max().unwrap_or(Severity::Info);
+    let names: Vec<String> = bindings.iter().map(|(_, b)| b.label()).collect();
+    let nss: Vec<&str> = nss.iter().map(String::as_str).collect();
+    (
+        format!(
+            "{}: cluster-wide scope removed; the kept rules are bound by RoleBindings in {} only",
+            names.join(", "),
+            nss.join(", ")
+        ),
+        sev,
+    )
+}
+
 fn refine(
     snapshot: &Snapshot,
     target: &Target,
@@ -423,8 +455,29 @@ fn refine(
                 m.insert("rules".into(), json!(new_rules.iter().map(g::Rule::to_json).collect::<Vec<_>>()));
             }
             manifests.push(v);
-            for (i, _) in bindings {
-                manifests.push(strip_server_fields(&inv_values[*i]));
+            match narrowable_to_namespaces(bindings, &used) {
+                Some(nss) => {
+                    // Only ClusterRoleBindings, only namespaced use: RoleBindings (same name,
+                    // labels, annotations) in the namespaces used replace them.
+                    let (first, _) = bindings[0];
+                    for ns in &nss {
+                        let mut v = strip_server_fields(&inv_values[first]);
+                        if let Some(m) = v.as_object_mut() {
+                            m.insert("kind".into(), json!("RoleBinding"));
+                            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                                meta.insert("namespace".into(), json!(ns));
+                            }
+                            m.insert("subjects".into(), json!([me.to_json()]));
+                        }
+                        manifests.push(v);
+                    }
+                    removed.push(narrowing_line(bindings, &nss, &kept));
+                }
+                None => {
+                    for (i, _) in bindings {
+                        manifests.push(strip_server_fields(&inv_values[*i]));
+                    }
+                }
             }
         } else {
             // Shared role: never shrink it under other subjects. The subject gets its own copy
@@ -489,11 +542,25 @@ fn refine(
                 meta.insert("annotations".into(), json!({"kubeguard.io/derived-from": role_label(role)}));
             }
             manifests.push(role_v);
-            let mut seen = BTreeSet::new();
-            for (_, b) in bindings {
-                let ns = if b.kind == BindingKind::RoleBinding { Some(b.namespace.as_str()) } else { None };
-                if seen.insert((b.kind, b.namespace.clone())) {
-                    manifests.push(g::binding_json(b.kind, &copy_name, ns, subject, role.kind, &copy_name));
+            if let Some(nss) = narrowable_to_namespaces(bindings, &used) {
+                for ns in &nss {
+                    manifests.push(g::binding_json(
+                        BindingKind::RoleBinding,
+                        &copy_name,
+                        Some(ns),
+                        subject,
+                        role.kind,
+                        &copy_name,
+                    ));
+                }
+                removed.push(narrowing_line(bindings, &nss, &kept));
+            } else {
+                let mut seen = BTreeSet::new();
+                for (_, b) in bindings {
+                    let ns = if b.kind == BindingKind::RoleBinding { Some(b.namespace.as_str()) } else { None };
+                    if seen.insert((b.kind, b.namespace.clone())) {
+                        manifests.push(g::binding_json(b.kind, &copy_name, ns, subject, role.kind, &copy_name));
+                    }
                 }
             }
         }

@@ -368,6 +368,12 @@ fn refine_splits_a_shared_clusterrole_instead_of_shrinking_it() {
     let k = kinds(&rec);
     assert!(!k.iter().any(|(kind, _, n)| kind == "ClusterRole" && n == "reader"), "shared role untouched: {k:?}");
     let binding = rec.manifests.iter().find(|m| m["metadata"]["name"] == "reader").expect("original binding kept");
+    let copy_binding = rec
+        .manifests
+        .iter()
+        .find(|m| m["kind"] == "RoleBinding" && m["metadata"]["name"] == "kubeguard:sa-shop-cart:reader")
+        .expect("cluster-wide binding narrowed to the namespace used");
+    assert_eq!(copy_binding["metadata"]["namespace"], "shop");
     assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}]));
     let copy = rec.manifests.iter().find(|m| m["metadata"]["name"] == "kubeguard:sa-shop-cart:reader").expect("copy");
     assert_eq!(copy["rules"], json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]));
@@ -391,6 +397,33 @@ fn refine_drops_an_unused_role_and_its_binding() {
     assert!(!kinds(&rec).iter().any(|(_, _, n)| n == "unused"));
     assert!(rec.findings.iter().any(|f| f.rule_id == "KG-RBAC-UNUSED-ROLE" && f.subject == "Role/shop/unused"));
     assert!(rec.original.iter().any(|o| o["metadata"]["name"] == "unused"));
+}
+
+#[test]
+fn refine_narrows_a_clusterrolebinding_used_only_in_one_namespace() {
+    let s = sa("shop", "cart");
+    let mut binding = crb("cart-reads", "cart", sa_subj("shop", "cart"));
+    binding["metadata"]["labels"] = json!({"team": "cart"});
+    let original = vec![
+        cluster_role("cart", json!([{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}])),
+        binding,
+    ];
+    let snap = snapshot(&s, &[req("list", "", "pods", "", "shop", "")], &[], &original);
+    let rec = recommend_with(&snap, &target(&s, Task::Refine), &RbacOptions::exact()).expect("refine");
+    assert_eq!(
+        kinds(&rec),
+        vec![
+            ("ClusterRole".into(), "".into(), "cart".into()),
+            ("RoleBinding".into(), "shop".into(), "cart-reads".into())
+        ]
+    );
+    assert_eq!(rec.manifests[1]["metadata"]["labels"], json!({"team": "cart"}));
+    assert!(rec.removed.iter().any(|(l, _)| l.contains("cluster-wide scope removed")), "{:?}", rec.removed);
+    let p = policy_of(&rec);
+    let u = UserInfo::for_subject(&s);
+    assert!(p.allows(&u, &req("list", "", "pods", "", "shop", "")));
+    assert!(!p.allows(&u, &req("list", "", "pods", "", "other", "")));
+    assert!(rec.verdict.is_complete_coverage());
 }
 
 // ---------------------------------------------------------------- properties
