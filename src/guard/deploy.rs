@@ -206,6 +206,12 @@ impl ContainerEvidence {
         !self.writes.is_empty() || !self.reads.is_empty()
     }
 
+    /// File reads were traced (needed before "no token read" or "no hostPath access" means
+    /// anything: a write-only file policy cannot see reads).
+    pub fn reads_traced(&self) -> bool {
+        !self.reads.is_empty()
+    }
+
     pub fn root_processes(&self) -> Vec<(&str, &Evidence)> {
         self.processes
             .iter()

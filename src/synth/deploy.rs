@@ -700,7 +700,7 @@ pub fn cap_severity(cap: &str) -> Severity {
 fn pod_level(b: &mut Builder<'_>, w: &Workload, evs: &BTreeMap<String, ContainerEvidence>) {
     let spec = b.spec().clone();
     let all_have = !evs.is_empty() && evs.values().all(|e| e.process_evidence().count > 0);
-    let all_files = !evs.is_empty() && evs.values().all(ContainerEvidence::files_traced);
+    let all_reads = !evs.is_empty() && evs.values().all(ContainerEvidence::reads_traced);
     let mut total = Evidence::default();
     for e in evs.values() {
         total.merge(&e.total);
@@ -745,11 +745,11 @@ fn pod_level(b: &mut Builder<'_>, w: &Workload, evs: &BTreeMap<String, Container
                 Severity::Info,
                 format!("token file read ({}); token automount kept", reads.join(", ")),
             );
-        } else if !all_files {
+        } else if !all_reads {
             b.find(
                 "KG-DEPLOY-UNOBSERVED",
                 Severity::Info,
-                "file access not traced for every container, token reads unknown: automountServiceAccountToken left as is"
+                "file reads not traced for every container, token reads unknown: automountServiceAccountToken left as is"
                     .to_string(),
             );
         } else {
@@ -868,12 +868,12 @@ fn pod_level(b: &mut Builder<'_>, w: &Workload, evs: &BTreeMap<String, Container
                 }
             }
         }
-        let traced = users.iter().all(|(n, ..)| evs.get(n).is_some_and(ContainerEvidence::files_traced));
+        let traced = users.iter().all(|(n, ..)| evs.get(n).is_some_and(ContainerEvidence::reads_traced));
         if !traced {
             b.find(
                 "KG-DEPLOY-UNOBSERVED",
                 Severity::Info,
-                format!("hostPath volume {vname} ({host}) kept: file access not traced in every container mounting it"),
+                format!("hostPath volume {vname} ({host}) kept: file reads not traced in every container mounting it"),
             );
             continue;
         }

@@ -202,6 +202,15 @@ fn service_account_calls_or_token_reads_keep_the_token() {
     let rec = deploy::recommend(&snap.snapshot, &target("web", Task::Create)).unwrap();
     assert!(spec(&rec).get("automountServiceAccountToken").is_none());
 
+    // a write-only file policy cannot see token reads
+    let snap = Snap::new(vec![deployment("web", nginx_spec())])
+        .process("web", "nginx", "/usr/sbin/nginx", 101)
+        .write("web", "nginx", "/tmp/x")
+        .audit("default", 0);
+    let rec = deploy::recommend(&snap.snapshot, &target("web", Task::Create)).unwrap();
+    assert!(spec(&rec).get("automountServiceAccountToken").is_none());
+    assert!(findings(&rec)["KG-DEPLOY-UNOBSERVED"].iter().any(|m| m.contains("token reads unknown")));
+
     let mut snap = good_web();
     snap.snapshot.observed.api = Default::default();
     snap.snapshot.report.audit.records = 0;
