@@ -595,15 +595,7 @@ fn capabilities(
         );
         return;
     }
-    let port_start = pod
-        .pointer("/securityContext/sysctls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|s| s.get("name").and_then(Value::as_str) == Some("net.ipv4.ip_unprivileged_port_start"))
-        .and_then(|s| s.get("value").and_then(Value::as_str))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024u16);
+    let port_start = gd::unprivileged_port_start(pod);
     let needed = ev.needed_capabilities(port_start);
     let held = gd::effective_caps(c);
     let mut new_add: Vec<String> = Vec::new();
