@@ -1275,3 +1275,215 @@ impl fmt::Display for SideDecision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::manifests::load_str;
+
+    const BASE: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: a, labels: {team: alpha}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: b, labels: {team: beta}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: a}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, tier: front}}
+    spec:
+      containers:
+      - name: web
+        image: x
+        ports: [{name: http, containerPort: 8080}, {name: dns, containerPort: 5353, protocol: UDP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: a}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api, tier: back}}
+    spec:
+      containers:
+      - name: api
+        image: x
+        ports: [{name: http, containerPort: 9000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: b}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec:
+      containers: [{name: c, image: x}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: b}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      hostNetwork: true
+      containers: [{name: c, image: x}]
+"#;
+
+    fn setup(policies: &str) -> (Inventory, PolicySet) {
+        let text = format!("{BASE}\n---\n{policies}");
+        let (inv, stats) = load_str("test.yaml", &text, true).expect("manifests");
+        assert_eq!(stats.malformed, 0);
+        let set = PolicySet::from_inventory(&inv);
+        (inv, set)
+    }
+
+    fn ep(inv: &Inventory, ns: &str, name: &str) -> NetEndpoint {
+        let w = inv.workloads.iter().find(|w| w.id.namespace == ns && w.id.name == name).expect("workload");
+        workload_endpoint(inv, w)
+    }
+
+    fn ip(s: &str) -> NetEndpoint {
+        NetEndpoint::Addresses(vec![s.parse().expect("cidr")])
+    }
+
+    const TCP: L4Protocol = L4Protocol::TCP;
+    const UDP: L4Protocol = L4Protocol::UDP;
+
+    #[test]
+    fn no_policy_allows_everything() {
+        let (inv, set) = setup("");
+        assert!(set.allows(&ep(&inv, "b", "client"), &ep(&inv, "a", "web"), 1234, TCP));
+    }
+
+    #[test]
+    fn policy_types_default_to_ingress_and_egress_only_with_a_section() {
+        // No policyTypes, only an egress section: Ingress AND Egress apply (ingress: deny all).
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  egress: [{to: [{podSelector: {matchLabels: {app: api}}}]}]\n",
+        );
+        let web = ep(&inv, "a", "web");
+        let api = ep(&inv, "a", "api");
+        assert!(set.allows(&web, &api, 9000, TCP));
+        assert!(!set.allows(&web, &ep(&inv, "b", "client"), 80, TCP), "egress isolated");
+        assert!(!set.allows(&api, &web, 8080, TCP), "ingress isolated by defaulting");
+        // Egress-only with explicit type leaves ingress open.
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n",
+        );
+        assert!(set.allows(&ep(&inv, "a", "api"), &ep(&inv, "a", "web"), 8080, TCP));
+        assert!(!set.allows(&ep(&inv, "a", "web"), &ep(&inv, "a", "api"), 9000, TCP));
+    }
+
+    #[test]
+    fn ports_without_peers_allow_any_source_and_empty_rule_allows_all() {
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{ports: [{port: 8080}]}]\n",
+        );
+        let web = ep(&inv, "a", "web");
+        assert!(set.allows(&ep(&inv, "b", "client"), &web, 8080, TCP));
+        assert!(set.allows(&ip("203.0.113.9/32"), &web, 8080, TCP));
+        assert!(!set.allows(&ep(&inv, "b", "client"), &web, 8081, TCP));
+        assert!(!set.allows(&ep(&inv, "b", "client"), &web, 8080, UDP), "protocol defaults to TCP");
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {}\n  ingress: [{}]\n",
+        );
+        assert!(set.allows(&ep(&inv, "b", "client"), &ep(&inv, "a", "web"), 1, UDP));
+    }
+
+    #[test]
+    fn pod_and_namespace_selector_in_one_peer_are_anded_in_two_peers_ored() {
+        let and = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: api}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}, namespaceSelector: {matchLabels: {team: beta}}}]}]\n";
+        let (inv, set) = setup(and);
+        let api = ep(&inv, "a", "api");
+        assert!(!set.allows(&ep(&inv, "a", "web"), &api, 9000, TCP), "web is in a, not beta");
+        assert!(!set.allows(&ep(&inv, "b", "client"), &api, 9000, TCP), "client is not app=web");
+        let or = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: api}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {team: beta}}}]}]\n";
+        let (inv, set) = setup(or);
+        let api = ep(&inv, "a", "api");
+        assert!(set.allows(&ep(&inv, "a", "web"), &api, 9000, TCP));
+        assert!(set.allows(&ep(&inv, "b", "client"), &api, 9000, TCP));
+    }
+
+    #[test]
+    fn pod_selector_alone_means_the_policy_namespace() {
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: api}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]\n",
+        );
+        assert!(!set.allows(&ep(&inv, "b", "client"), &ep(&inv, "a", "api"), 9000, TCP));
+    }
+
+    #[test]
+    fn named_ports_resolve_on_the_destination_with_protocol() {
+        // Egress from client to "http": web's http is 8080, api's http is 9000.
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: b}\nspec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Egress]\n  egress: [{to: [{namespaceSelector: {}}], ports: [{port: http}, {port: dns, protocol: TCP}]}]\n",
+        );
+        let c = ep(&inv, "b", "client");
+        assert!(set.allows(&c, &ep(&inv, "a", "web"), 8080, TCP));
+        assert!(!set.allows(&c, &ep(&inv, "a", "web"), 9000, TCP));
+        assert!(set.allows(&c, &ep(&inv, "a", "api"), 9000, TCP));
+        assert!(!set.allows(&c, &ep(&inv, "a", "api"), 8080, TCP));
+        assert!(!set.allows(&c, &ep(&inv, "a", "web"), 5353, UDP), "dns is UDP on web; the rule says TCP");
+        assert!(!set.allows(&c, &ip("8.8.8.8/32"), 8080, TCP), "named ports never match addresses");
+    }
+
+    #[test]
+    fn ip_block_with_except_and_end_port() {
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}], ports: [{port: 8000, endPort: 8100}]}]\n",
+        );
+        let web = ep(&inv, "a", "web");
+        assert!(set.allows(&web, &ip("10.2.3.4/32"), 8050, TCP));
+        assert!(!set.allows(&web, &ip("10.1.3.4/32"), 8050, TCP), "except");
+        assert!(!set.allows(&web, &ip("10.2.3.4/32"), 8101, TCP), "above endPort");
+        assert!(!set.allows(&web, &ip("10.0.0.0/7"), 8050, TCP), "a wider group is not inside");
+        assert!(!set.allows(&web, &ep(&inv, "a", "api"), 8050, TCP), "ipBlock never matches pods");
+    }
+
+    #[test]
+    fn invalid_policies_are_reported_not_applied() {
+        let (_, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}], ports: [{port: http, endPort: 90}]}]\n",
+        );
+        assert!(set.policies.is_empty());
+        assert_eq!(set.errors.len(), 1);
+        assert!(set.errors[0].message.contains("ipBlock"), "{}", set.errors[0]);
+    }
+
+    #[test]
+    fn own_node_is_exempt_and_host_network_pods_are_nodes() {
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n",
+        );
+        let web = ep(&inv, "a", "web");
+        let own = NetEndpoint::Node { own_node: true, addresses: Vec::new() };
+        let other = NetEndpoint::Node { own_node: false, addresses: Vec::new() };
+        assert!(matches!(set.side(Direction::Ingress, &web, &own, 8080, TCP), SideDecision::Exempt(_)));
+        assert!(!set.allows(&other, &web, 8080, TCP));
+        assert!(matches!(ep(&inv, "b", "agent"), NetEndpoint::Node { .. }));
+        // A hostNetwork pod is never selected: its egress is not isolated.
+        assert_eq!(set.side(Direction::Egress, &ep(&inv, "b", "agent"), &web, 80, TCP), SideDecision::NotIsolated);
+    }
+
+    #[test]
+    fn union_of_policies_and_both_ends() {
+        let (inv, set) = setup(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: b}}}], ports: [{port: 8080}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p2, namespace: a}\nspec:\n  podSelector: {matchLabels: {tier: front}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-out, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: api}}\n  policyTypes: [Egress]\n",
+        );
+        let web = ep(&inv, "a", "web");
+        assert!(set.allows(&ep(&inv, "b", "client"), &web, 8080, TCP), "p1");
+        let d = set.decide(&ep(&inv, "a", "api"), &web, 8080, TCP);
+        assert!(d.ingress.allows(), "p2 allows api at web's ingress");
+        assert!(!d.egress.allows(), "but api's egress is denied");
+        assert!(!d.allowed());
+    }
+}
