@@ -76,7 +76,10 @@ pub enum NetEndpoint {
     Addresses(Vec<IpNet>),
     /// A node (Cilium `host`/`remote-node`, hostNetwork pods), with its addresses when known.
     /// Never selected by a policy; matched by "all peers" rules and containing ipBlocks.
-    Node { own_node: bool, addresses: Vec<IpNet> },
+    Node {
+        own_node: bool,
+        addresses: Vec<IpNet>,
+    },
     /// Nothing a v1 peer can name (unknown identity): matched only by "all peers" rules.
     Opaque,
 }
@@ -112,8 +115,14 @@ pub struct PortSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Peer {
     /// `pod: None` = all pods; `namespace: None` = the policy's namespace.
-    Selector { pod: Option<LabelSelector>, namespace: Option<LabelSelector> },
-    IpBlock { cidr: IpNet, except: Vec<IpNet> },
+    Selector {
+        pod: Option<LabelSelector>,
+        namespace: Option<LabelSelector>,
+    },
+    IpBlock {
+        cidr: IpNet,
+        except: Vec<IpNet>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +195,9 @@ pub fn compile(np: &NetworkPolicy, default_namespace: &str) -> Result<Policy, Po
     if applies_ingress {
         let mut rules = Vec::new();
         for (i, r) in spec.ingress.iter().flatten().enumerate() {
-            rules.push(compile_rule(r.from.as_deref(), r.ports.as_deref()).map_err(|m| err(format!("ingress[{i}]: {m}")))?);
+            rules.push(
+                compile_rule(r.from.as_deref(), r.ports.as_deref()).map_err(|m| err(format!("ingress[{i}]: {m}")))?,
+            );
         }
         ingress = Some(rules);
     }
@@ -194,7 +205,8 @@ pub fn compile(np: &NetworkPolicy, default_namespace: &str) -> Result<Policy, Po
     if applies_egress {
         let mut rules = Vec::new();
         for (i, r) in spec.egress.iter().flatten().enumerate() {
-            rules.push(compile_rule(r.to.as_deref(), r.ports.as_deref()).map_err(|m| err(format!("egress[{i}]: {m}")))?);
+            rules
+                .push(compile_rule(r.to.as_deref(), r.ports.as_deref()).map_err(|m| err(format!("egress[{i}]: {m}")))?);
         }
         egress = Some(rules);
     }
@@ -586,7 +598,10 @@ pub fn find_workload<'a>(inventory: &'a Inventory, e: &FlowEndpoint) -> Option<&
     let FlowEndpoint::Workload { namespace, kind, name, .. } = e else {
         return None;
     };
-    inventory.workloads.iter().find(|w| &w.id.namespace == namespace && w.id.kind.as_str() == kind && &w.id.name == name)
+    inventory
+        .workloads
+        .iter()
+        .find(|w| &w.id.namespace == namespace && w.id.kind.as_str() == kind && &w.id.name == name)
 }
 
 /// The flow endpoint a workload is recorded as.
@@ -631,8 +646,12 @@ pub fn resolve_endpoint(
             }),
         },
         FlowEndpoint::Reserved { name } => {
-            let addresses: Vec<IpNet> =
-                reserved_ips.get(name).into_iter().flatten().filter_map(|ip| ip.parse::<IpAddr>().ok().map(IpNet::from)).collect();
+            let addresses: Vec<IpNet> = reserved_ips
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter_map(|ip| ip.parse::<IpAddr>().ok().map(IpNet::from))
+                .collect();
             match name.as_str() {
                 "host" => NetEndpoint::Node { own_node: true, addresses },
                 "remote-node" => NetEndpoint::Node { own_node: false, addresses },
@@ -801,7 +820,11 @@ pub fn describe(c: &Connection) -> String {
 }
 
 /// Policies in effect after replacing `original` with `proposal`.
-pub fn effective_policies(inventory: &Inventory, proposal: &[serde_json::Value], original: &[serde_json::Value]) -> PolicySet {
+pub fn effective_policies(
+    inventory: &Inventory,
+    proposal: &[serde_json::Value],
+    original: &[serde_json::Value],
+) -> PolicySet {
     let replaced: BTreeSet<String> = original.iter().map(policy_id_of_value).collect();
     let mut set = PolicySet::default();
     for s in &inventory.network_policies {
@@ -889,7 +912,12 @@ pub fn coverage(
         if side.allows() {
             verdict.covered += 1;
         } else {
-            verdict.uncovered.push(format!("{} ({}) blocked by {}", describe(c), tc.evidence.summary(), denied_by(&side)));
+            verdict.uncovered.push(format!(
+                "{} ({}) blocked by {}",
+                describe(c),
+                tc.evidence.summary(),
+                denied_by(&side)
+            ));
         }
     }
     // Excess over the modelled universe, on the target's side.
@@ -921,8 +949,12 @@ pub fn coverage(
                 }
                 if excess.len() < MAX_EXCESS_LINES {
                     let arrow = match direction {
-                        Direction::Ingress => format!("ingress from {} on {}/{}", other.label, protocol_name(protocol), port),
-                        Direction::Egress => format!("egress to {} on {}/{}", other.label, protocol_name(protocol), port),
+                        Direction::Ingress => {
+                            format!("ingress from {} on {}/{}", other.label, protocol_name(protocol), port)
+                        }
+                        Direction::Egress => {
+                            format!("egress to {} on {}/{}", other.label, protocol_name(protocol), port)
+                        }
                     };
                     excess.push(format!("{arrow}: allowed, never observed"));
                 } else {
@@ -974,7 +1006,12 @@ fn coverage_flow_only(
         if side.allows() {
             verdict.covered += 1;
         } else {
-            verdict.uncovered.push(format!("{} ({}) blocked by {}", describe(c), tc.evidence.summary(), denied_by(&side)));
+            verdict.uncovered.push(format!(
+                "{} ({}) blocked by {}",
+                describe(c),
+                tc.evidence.summary(),
+                denied_by(&side)
+            ));
         }
     }
     verdict
@@ -1029,7 +1066,10 @@ pub fn wide_grants(proposal: &[serde_json::Value]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// Observed FORWARDED connections of the target, with the resolved peer endpoint.
-fn observed_for_repair(snapshot: &Snapshot, wref: &WorkloadRef) -> Vec<(Direction, NetEndpoint, NetEndpoint, u16, L4Protocol)> {
+fn observed_for_repair(
+    snapshot: &Snapshot,
+    wref: &WorkloadRef,
+) -> Vec<(Direction, NetEndpoint, NetEndpoint, u16, L4Protocol)> {
     let inv = &snapshot.inventory;
     let reserved = &snapshot.observed.flows.reserved_ips;
     let me = match inv.workload(wref) {
@@ -1050,6 +1090,9 @@ fn observed_for_repair(snapshot: &Snapshot, wref: &WorkloadRef) -> Vec<(Directio
         .collect()
 }
 
+/// A rule's peers and ports as written.
+type RawRule = (Option<Vec<NetworkPolicyPeer>>, Option<Vec<NetworkPolicyPort>>);
+
 /// Remove peers and port entries of the proposal's rules that no observed connection uses and
 /// that the original does not contain verbatim. Rules left without peers are removed (an empty
 /// peer list would mean *all* peers).
@@ -1067,14 +1110,16 @@ fn prune_unsupported(
         .iter()
         .flat_map(|o| {
             ["ingress", "egress"].into_iter().flat_map(move |dir| {
-                o.pointer(&format!("/spec/{dir}"))
-                    .and_then(|r| r.as_array())
-                    .into_iter()
-                    .flatten()
-                    .flat_map(move |rule| {
+                o.pointer(&format!("/spec/{dir}")).and_then(|r| r.as_array()).into_iter().flatten().flat_map(
+                    move |rule| {
                         let key = if dir == "ingress" { "from" } else { "to" };
-                        rule.get(key).and_then(|p| p.as_array()).into_iter().flatten().map(move |p| format!("{dir}:{p}"))
-                    })
+                        rule.get(key)
+                            .and_then(|p| p.as_array())
+                            .into_iter()
+                            .flatten()
+                            .map(move |p| format!("{dir}:{p}"))
+                    },
+                )
             })
         })
         .collect();
@@ -1094,10 +1139,9 @@ fn prune_unsupported(
         let selects_target = observed.first().is_some_and(|(_, me, ..)| match me {
             NetEndpoint::Pod(p) => policy.selects(p),
             _ => false,
-        }) || snapshot
-            .inventory
-            .workload(wref)
-            .is_some_and(|w| matches!(workload_endpoint(&snapshot.inventory, w), NetEndpoint::Pod(ref p) if policy.selects(p)));
+        }) || snapshot.inventory.workload(wref).is_some_and(
+            |w| matches!(workload_endpoint(&snapshot.inventory, w), NetEndpoint::Pod(ref p) if policy.selects(p)),
+        );
         if !selects_target {
             out.push(v.clone());
             continue;
@@ -1106,9 +1150,13 @@ fn prune_unsupported(
             for direction in [Direction::Ingress, Direction::Egress] {
                 let dir = if direction == Direction::Ingress { "ingress" } else { "egress" };
                 let Some(compiled) = policy.rules(direction) else { continue };
-                let raw_rules: Vec<(Option<Vec<NetworkPolicyPeer>>, Option<Vec<NetworkPolicyPort>>)> = match direction {
-                    Direction::Ingress => spec.ingress.iter().flatten().map(|r| (r.from.clone(), r.ports.clone())).collect(),
-                    Direction::Egress => spec.egress.iter().flatten().map(|r| (r.to.clone(), r.ports.clone())).collect(),
+                let raw_rules: Vec<RawRule> = match direction {
+                    Direction::Ingress => {
+                        spec.ingress.iter().flatten().map(|r| (r.from.clone(), r.ports.clone())).collect()
+                    }
+                    Direction::Egress => {
+                        spec.egress.iter().flatten().map(|r| (r.to.clone(), r.ports.clone())).collect()
+                    }
                 };
                 let mut keep_rules = Vec::new();
                 for (i, (rule, (raw_peers, raw_ports))) in compiled.iter().zip(raw_rules).enumerate() {
@@ -1126,12 +1174,13 @@ fn prune_unsupported(
                         let mut kept = Vec::new();
                         for (j, (raw, cp)) in list.iter().zip(&rule.peers).enumerate() {
                             let is_used = used.iter().any(|(_, _, peer, ..)| peer_matches(cp, &policy.namespace, peer));
-                            let in_original =
-                                original_peers.contains(&format!("{dir}:{}", serde_json::to_value(raw).unwrap_or_default()));
+                            let in_original = original_peers
+                                .contains(&format!("{dir}:{}", serde_json::to_value(raw).unwrap_or_default()));
                             if is_used || in_original {
                                 kept.push(raw.clone());
                             } else {
-                                lines.push(format!("{id} {dir}[{i}] peer {j}: removed, no observed connection uses it"));
+                                lines
+                                    .push(format!("{id} {dir}[{i}] peer {j}: removed, no observed connection uses it"));
                             }
                         }
                         if kept.is_empty() && !list.is_empty() {
@@ -1151,7 +1200,9 @@ fn prune_unsupported(
                             if is_used || !original.is_empty() && in_original_ports(original, dir, raw) {
                                 kept.push(raw.clone());
                             } else {
-                                lines.push(format!("{id} {dir}[{i}] ports[{j}]: removed, no observed connection uses it"));
+                                lines.push(format!(
+                                    "{id} {dir}[{i}] ports[{j}]: removed, no observed connection uses it"
+                                ));
                             }
                         }
                         if kept.is_empty() && !list.is_empty() {
@@ -1167,7 +1218,10 @@ fn prune_unsupported(
                         spec.ingress = Some(
                             keep_rules
                                 .into_iter()
-                                .map(|(from, ports)| k8s_openapi::api::networking::v1::NetworkPolicyIngressRule { from, ports })
+                                .map(|(from, ports)| k8s_openapi::api::networking::v1::NetworkPolicyIngressRule {
+                                    from,
+                                    ports,
+                                })
                                 .collect(),
                         )
                     }
@@ -1175,7 +1229,10 @@ fn prune_unsupported(
                         spec.egress = Some(
                             keep_rules
                                 .into_iter()
-                                .map(|(to, ports)| k8s_openapi::api::networking::v1::NetworkPolicyEgressRule { to, ports })
+                                .map(|(to, ports)| k8s_openapi::api::networking::v1::NetworkPolicyEgressRule {
+                                    to,
+                                    ports,
+                                })
                                 .collect(),
                         )
                     }
@@ -1219,7 +1276,9 @@ fn restore_from_original(
         original.iter().filter_map(|v| serde_json::from_value::<NetworkPolicy>(v.clone()).ok()).collect();
     let mut restored: BTreeSet<(String, String, usize)> = BTreeSet::new();
     for (direction, me, peer, port, proto) in &observed {
-        if now.side(*direction, me, peer, *port, *proto).allows() || !before.side(*direction, me, peer, *port, *proto).allows() {
+        if now.side(*direction, me, peer, *port, *proto).allows()
+            || !before.side(*direction, me, peer, *port, *proto).allows()
+        {
             continue;
         }
         // Find the original rule that allowed it.
@@ -1240,16 +1299,25 @@ fn restore_from_original(
                     .spec
                     .as_ref()
                     .and_then(|s| match direction {
-                        Direction::Ingress => s.ingress.as_ref().and_then(|r| r.get(ri)).and_then(|r| serde_json::to_value(r).ok()),
-                        Direction::Egress => s.egress.as_ref().and_then(|r| r.get(ri)).and_then(|r| serde_json::to_value(r).ok()),
+                        Direction::Ingress => {
+                            s.ingress.as_ref().and_then(|r| r.get(ri)).and_then(|r| serde_json::to_value(r).ok())
+                        }
+                        Direction::Egress => {
+                            s.egress.as_ref().and_then(|r| r.get(ri)).and_then(|r| serde_json::to_value(r).ok())
+                        }
                     })
                     .unwrap_or_default();
                 // Append to the proposed policy with the same id, else to the first one.
-                let target_idx = out.iter().position(|v| policy_id_of_value(v) == p.id()).or(if out.is_empty() { None } else { Some(0) });
+                let target_idx = out.iter().position(|v| policy_id_of_value(v) == p.id()).or(if out.is_empty() {
+                    None
+                } else {
+                    Some(0)
+                });
                 match target_idx {
                     Some(ti) => {
                         if let Some(spec) = out[ti].get_mut("spec").and_then(|s| s.as_object_mut()) {
-                            let arr = spec.entry(dir.to_string()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                            let arr =
+                                spec.entry(dir.to_string()).or_insert_with(|| serde_json::Value::Array(Vec::new()));
                             if let Some(a) = arr.as_array_mut() {
                                 a.push(rule_value);
                             }
@@ -1257,12 +1325,176 @@ fn restore_from_original(
                     }
                     None => out.push(original[pi].clone()),
                 }
-                lines.push(format!("restored {} {dir}[{ri}] from the original: it allowed an observed connection", p.id()));
+                lines.push(format!(
+                    "restored {} {dir}[{ri}] from the original: it allowed an observed connection",
+                    p.id()
+                ));
                 break;
             }
         }
     }
     (out, lines)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lint (verify and refine findings)
+// ---------------------------------------------------------------------------------------------
+
+/// Static defects of the inventory's policies: policies that select no workload, selector peers
+/// that match no workload (typos such as `name: cart` for `carts`, with a suggestion), invalid
+/// policies, and workloads left outside every policy in namespaces that use policies.
+pub fn lint(inventory: &Inventory) -> Vec<crate::model::Finding> {
+    use crate::model::{Finding, Severity};
+    let set = PolicySet::from_inventory(inventory);
+    let mut out = Vec::new();
+    for e in &set.errors {
+        out.push(Finding {
+            rule_id: "KG-NETPOL-INVALID".into(),
+            severity: Severity::High,
+            subject: format!("NetworkPolicy {}", e.policy),
+            message: format!("{}: the API server would reject it", e.message),
+        });
+    }
+    let pods: Vec<(&Workload, PodEndpoint)> = inventory
+        .workloads
+        .iter()
+        .filter_map(|w| match workload_endpoint(inventory, w) {
+            NetEndpoint::Pod(p) => Some((w, p)),
+            _ => None,
+        })
+        .collect();
+    let namespaces_with_workloads: BTreeSet<&str> = pods.iter().map(|(w, _)| w.id.namespace.as_str()).collect();
+    for p in &set.policies {
+        if !namespaces_with_workloads.contains(p.namespace.as_str()) {
+            continue;
+        }
+        if !pods.iter().any(|(_, pod)| p.selects(pod)) {
+            out.push(Finding {
+                rule_id: "KG-NETPOL-SELECTS-NOTHING".into(),
+                severity: Severity::Medium,
+                subject: format!("NetworkPolicy {}", p.id()),
+                message: format!(
+                    "podSelector {} selects no workload{}: the policy protects nothing",
+                    selector_text(&p.selector),
+                    suggestion(
+                        &p.selector,
+                        pods.iter().filter(|(w, _)| w.id.namespace == p.namespace).map(|(_, pod)| pod)
+                    )
+                ),
+            });
+        }
+        for (dir, rules) in [("ingress", &p.ingress), ("egress", &p.egress)] {
+            for (i, r) in rules.iter().flatten().enumerate() {
+                for (j, peer) in r.peers.iter().enumerate() {
+                    let Peer::Selector { pod, namespace } = peer else { continue };
+                    let matched =
+                        pods.iter().any(|(_, e)| peer_matches(peer, &p.namespace, &NetEndpoint::Pod(e.clone())));
+                    if matched {
+                        continue;
+                    }
+                    let candidates = pods
+                        .iter()
+                        .filter(|(w, _)| namespace.is_some() || w.id.namespace == p.namespace)
+                        .map(|(_, e)| e);
+                    let hint = pod.as_ref().map(|s| suggestion(s, candidates)).unwrap_or_default();
+                    out.push(Finding {
+                        rule_id: "KG-NETPOL-PEER-MATCHES-NOTHING".into(),
+                        severity: Severity::Medium,
+                        subject: format!("NetworkPolicy {} {dir}[{i}] peer {j}", p.id()),
+                        message: format!(
+                            "peer {} matches no workload{hint}: the traffic it was meant to allow is blocked",
+                            pod.as_ref().map(selector_text).unwrap_or_else(|| "(namespaceSelector only)".into())
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let policy_namespaces: BTreeSet<&str> = set
+        .policies
+        .iter()
+        .filter(|p| !is_empty_selector(&p.selector) || p.ingress.is_some() || p.egress.is_some())
+        .map(|p| p.namespace.as_str())
+        .collect();
+    for (w, pod) in &pods {
+        if !policy_namespaces.contains(w.id.namespace.as_str()) {
+            continue;
+        }
+        for (d, dir) in [(Direction::Ingress, "ingress"), (Direction::Egress, "egress")] {
+            if d == Direction::Egress
+                && !set.policies.iter().any(|p| p.namespace == w.id.namespace && p.egress.is_some())
+            {
+                continue;
+            }
+            let own =
+                set.policies.iter().any(|p| p.rules(d).is_some() && p.selects(pod) && !is_empty_selector(&p.selector));
+            let any = set.isolating(pod, d).next().is_some();
+            if !any {
+                out.push(Finding {
+                    rule_id: "KG-NETPOL-NOT-ISOLATED".into(),
+                    severity: Severity::Medium,
+                    subject: w.id.to_string(),
+                    message: format!("no NetworkPolicy isolates its {dir}: every peer and port is allowed"),
+                });
+            } else if !own && d == Direction::Ingress {
+                out.push(Finding {
+                    rule_id: "KG-NETPOL-NO-OWN-POLICY".into(),
+                    severity: Severity::Low,
+                    subject: w.id.to_string(),
+                    message: format!("{dir} is governed only by namespace-wide policies"),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn selector_text(s: &LabelSelector) -> String {
+    if is_empty_selector(s) {
+        return "{}".into();
+    }
+    let mut parts: Vec<String> = s.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    for e in s.match_expressions.iter().flatten() {
+        parts.push(format!("{} {} ({})", e.key, e.operator, e.values.clone().unwrap_or_default().join(",")));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// "; did you mean name=carts?" when a matchLabels value is close to an existing one.
+fn suggestion<'a>(s: &LabelSelector, pods: impl Iterator<Item = &'a PodEndpoint>) -> String {
+    let mut hints = BTreeSet::new();
+    let pods: Vec<&PodEndpoint> = pods.collect();
+    for (k, v) in s.match_labels.iter().flatten() {
+        for p in &pods {
+            if let Some(actual) = p.labels.get(k)
+                && actual != v
+                && (actual.starts_with(v.as_str()) || v.starts_with(actual.as_str()) || edit_distance(actual, v) <= 2)
+            {
+                hints.insert(format!("{k}={actual}"));
+            }
+        }
+    }
+    if hints.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", hints.into_iter().collect::<Vec<_>>().join(" or "))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 impl fmt::Display for SideDecision {

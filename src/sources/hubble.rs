@@ -135,10 +135,11 @@ pub fn finalize(set: &mut FlowProfileSet, options: &HubbleOptions) {
             && kind != "Pod"
             && !labels.is_empty()
         {
-            named_by_labels
-                .entry((namespace.clone(), labels.clone()))
-                .or_default()
-                .insert((namespace.clone(), kind.clone(), name.clone()));
+            named_by_labels.entry((namespace.clone(), labels.clone())).or_default().insert((
+                namespace.clone(),
+                kind.clone(),
+                name.clone(),
+            ));
         }
     }
     let rename = |e: &FlowEndpoint| -> FlowEndpoint {
@@ -148,7 +149,12 @@ pub fn finalize(set: &mut FlowProfileSet, options: &HubbleOptions) {
             && owners.len() == 1
             && let Some((ns, k, n)) = owners.iter().next()
         {
-            return FlowEndpoint::Workload { namespace: ns.clone(), kind: k.clone(), name: n.clone(), labels: labels.clone() };
+            return FlowEndpoint::Workload {
+                namespace: ns.clone(),
+                kind: k.clone(),
+                name: n.clone(),
+                labels: labels.clone(),
+            };
         }
         e.clone()
     };
@@ -217,7 +223,8 @@ pub fn ingest_reader(
                 consumed += n as u64 + 1;
                 stats.error(path, line_no, format!("line of {n} bytes exceeds the limit"));
                 if strict {
-                    fatal = Some(SourceError { path: path.to_string(), line: line_no, message: "line too long".into() });
+                    fatal =
+                        Some(SourceError { path: path.to_string(), line: line_no, message: "line too long".into() });
                 }
             }
             Line::Text(text) => {
@@ -234,7 +241,8 @@ pub fn ingest_reader(
                     Ok(Outcome::Skipped) => stats.skipped += 1,
                     Err(message) => {
                         if strict {
-                            fatal = Some(SourceError { path: path.to_string(), line: line_no, message: message.clone() });
+                            fatal =
+                                Some(SourceError { path: path.to_string(), line: line_no, message: message.clone() });
                         }
                         stats.error(path, line_no, message);
                     }
@@ -490,7 +498,8 @@ impl<'a> InventoryIndex<'a> {
 
     fn backend_of(&self, ns: &str, name: &str, port: u16) -> Option<(&'a Workload, u16)> {
         let svc = self.inventory.services.iter().find(|s| {
-            s.object.metadata.namespace.as_deref().unwrap_or("default") == ns && s.object.metadata.name.as_deref() == Some(name)
+            s.object.metadata.namespace.as_deref().unwrap_or("default") == ns
+                && s.object.metadata.name.as_deref() == Some(name)
         })?;
         let spec = svc.object.spec.as_ref()?;
         let selector = spec.selector.as_ref().filter(|s| !s.is_empty())?;
@@ -503,7 +512,9 @@ impl<'a> InventoryIndex<'a> {
         let sp = spec.ports.iter().flatten().find(|p| u16::try_from(p.port).ok() == Some(port));
         let target = match sp.and_then(|p| p.target_port.as_ref()) {
             None => port,
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(t)) => u16::try_from(*t).unwrap_or(port),
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(t)) => {
+                u16::try_from(*t).unwrap_or(port)
+            }
             Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n)) => {
                 let proto = sp.and_then(|p| p.protocol.clone()).unwrap_or_else(|| "TCP".into());
                 workload_ports(backend)
@@ -688,7 +699,12 @@ impl<'i, 'a> State<'i, 'a> {
         let dst_ip = f.ip.as_ref().and_then(|i| i.destination.as_deref()).and_then(|s| s.parse::<IpAddr>().ok());
         let empty = RawEndpoint::default();
         let src = self.attribute(f.source.as_ref().unwrap_or(&empty), src_ip, None, None);
-        let dst = self.attribute(f.destination.as_ref().unwrap_or(&empty), dst_ip, Some(dport), f.destination_service.as_ref());
+        let dst = self.attribute(
+            f.destination.as_ref().unwrap_or(&empty),
+            dst_ip,
+            Some(dport),
+            f.destination_service.as_ref(),
+        );
 
         // Is this event the opening side of a connection?
         let reply = match (f.is_reply, protocol) {
@@ -911,9 +927,14 @@ fn is_icmp_reply_type(t: u32) -> bool {
 fn is_private(a: &IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => {
-            v.is_private() || v.is_loopback() || v.is_link_local() || (v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64)
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || (v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64)
         }
-        IpAddr::V6(v) => v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V6(v) => {
+            v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 

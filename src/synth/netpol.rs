@@ -26,8 +26,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::EngineError;
 use crate::guard::netpol::{
-    self as guard, DEFAULT_NAMESPACE, FlowEndpointKey, NAMESPACE_NAME_LABEL, NetEndpoint, Peer,
-    PolicySet, SideDecision, find_workload, is_host_network, protocol_name, resolve_endpoint, workload_endpoint,
+    self as guard, DEFAULT_NAMESPACE, FlowEndpointKey, NAMESPACE_NAME_LABEL, NetEndpoint, Peer, PolicySet,
+    SideDecision, find_workload, is_host_network, protocol_name, resolve_endpoint, workload_endpoint,
 };
 use crate::model::inventory::dns_label;
 use crate::model::{
@@ -153,7 +153,11 @@ pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation,
     recommend_with(snapshot, target, &NetpolOptions::default())
 }
 
-pub fn recommend_with(snapshot: &Snapshot, target: &Target, options: &NetpolOptions) -> Result<Recommendation, EngineError> {
+pub fn recommend_with(
+    snapshot: &Snapshot,
+    target: &Target,
+    options: &NetpolOptions,
+) -> Result<Recommendation, EngineError> {
     if target.kind != ResourceKind::NetworkPolicy {
         return Err(EngineError::NotApplicable(format!("{target}: not a NetworkPolicy target")));
     }
@@ -200,7 +204,11 @@ struct Draft {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum PeerKey {
     /// Pods: (namespace when different from the policy's, matchLabels, matchExpressions as JSON).
-    Pods { namespace: Option<String>, labels: BTreeMap<String, String>, expressions: String },
+    Pods {
+        namespace: Option<String>,
+        labels: BTreeMap<String, String>,
+        expressions: String,
+    },
     Cidr(String),
 }
 
@@ -241,14 +249,18 @@ enum PeerChoice {
 fn peer_selector(snapshot: &Snapshot, e: &FlowEndpoint) -> Option<(BTreeMap<String, String>, String)> {
     if let Some(w) = find_workload(&snapshot.inventory, e) {
         let labels = w.selector.match_labels.clone().unwrap_or_default();
-        let exprs = serde_json::to_string(&w.selector.match_expressions.clone().unwrap_or_default()).unwrap_or_default();
+        let exprs =
+            serde_json::to_string(&w.selector.match_expressions.clone().unwrap_or_default()).unwrap_or_default();
         if !labels.is_empty() || exprs != "[]" {
             return Some((labels, exprs));
         }
     }
     let FlowEndpoint::Workload { labels, .. } = e else { return None };
-    let filtered: BTreeMap<String, String> =
-        labels.iter().filter(|(k, _)| !IGNORED_PEER_LABELS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let filtered: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| !IGNORED_PEER_LABELS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if filtered.is_empty() { None } else { Some((filtered, "[]".to_string())) }
 }
 
@@ -261,7 +273,9 @@ fn choose_peer(snapshot: &Snapshot, policy_ns: &str, e: &FlowEndpoint, direction
             {
                 return PeerChoice::Skip {
                     severity: Severity::Medium,
-                    why: format!("{e} uses hostNetwork: it has the node's address and no selector matches it (undefined in v1)"),
+                    why: format!(
+                        "{e} uses hostNetwork: it has the node's address and no selector matches it (undefined in v1)"
+                    ),
                 };
             }
             match peer_selector(snapshot, e) {
@@ -272,7 +286,9 @@ fn choose_peer(snapshot: &Snapshot, policy_ns: &str, e: &FlowEndpoint, direction
                 }]),
                 None => PeerChoice::Skip {
                     severity: Severity::Medium,
-                    why: format!("{e} has no usable labels: it cannot be selected without selecting its whole namespace"),
+                    why: format!(
+                        "{e} has no usable labels: it cannot be selected without selecting its whole namespace"
+                    ),
                 },
             }
         }
@@ -411,9 +427,12 @@ fn target_selector(snapshot: &Snapshot, wref: &WorkloadRef) -> Result<LabelSelec
     }
 }
 
+/// Ports, evidence and descriptions of one peer.
+type PeerUse = (BTreeSet<(L4Protocol, u16)>, Evidence, BTreeSet<String>);
+
 struct Side {
     /// peer → (ports, evidence, what)
-    peers: BTreeMap<PeerKey, (BTreeSet<(L4Protocol, u16)>, Evidence, BTreeSet<String>)>,
+    peers: BTreeMap<PeerKey, PeerUse>,
 }
 
 fn create(snapshot: &Snapshot, wref: &WorkloadRef, options: &NetpolOptions) -> Result<Draft, EngineError> {
@@ -459,7 +478,9 @@ fn create(snapshot: &Snapshot, wref: &WorkloadRef, options: &NetpolOptions) -> R
             ports.insert((L4Protocol::UDP, c.port));
             ports.insert((L4Protocol::TCP, c.port));
         }
-        if tc.direction == Direction::Egress && matches!(other, FlowEndpoint::Reserved { name } if name == "kube-apiserver") {
+        if tc.direction == Direction::Egress
+            && matches!(other, FlowEndpoint::Reserved { name } if name == "kube-apiserver")
+        {
             // kubernetes.default:443 is DNATed to the endpoints (often :6443); datapaths that
             // match before DNAT need the Service port too.
             ports.insert((L4Protocol::TCP, 443));
@@ -468,7 +489,8 @@ fn create(snapshot: &Snapshot, wref: &WorkloadRef, options: &NetpolOptions) -> R
             PeerChoice::Peers(keys) => {
                 let side = sides.entry(tc.direction).or_insert_with(|| Side { peers: BTreeMap::new() });
                 for k in keys {
-                    let e = side.peers.entry(k).or_insert_with(|| (BTreeSet::new(), Evidence::default(), BTreeSet::new()));
+                    let e =
+                        side.peers.entry(k).or_insert_with(|| (BTreeSet::new(), Evidence::default(), BTreeSet::new()));
                     e.0.extend(ports.iter().copied());
                     e.1.merge(tc.evidence);
                     e.2.insert(if dns { format!("DNS via {other}") } else { other.to_string() });
@@ -523,14 +545,20 @@ fn create(snapshot: &Snapshot, wref: &WorkloadRef, options: &NetpolOptions) -> R
                     evidence.push(RuleEvidence {
                         manifest: 0,
                         path: format!("spec.{dir}[{ri}].{peer_field}[{pi}]"),
-                        what: format!("{} on {}", what.iter().cloned().collect::<Vec<_>>().join(", "), ports_text(ports)),
+                        what: format!(
+                            "{} on {}",
+                            what.iter().cloned().collect::<Vec<_>>().join(", "),
+                            ports_text(ports)
+                        ),
                         evidence: ev.clone(),
                     });
                 }
             }
             let port_list = Some(port_entries(ports));
             match d {
-                Direction::Ingress => ingress_rules.push(NetworkPolicyIngressRule { from: Some(peers), ports: port_list }),
+                Direction::Ingress => {
+                    ingress_rules.push(NetworkPolicyIngressRule { from: Some(peers), ports: port_list })
+                }
                 Direction::Egress => egress_rules.push(NetworkPolicyEgressRule { to: Some(peers), ports: port_list }),
             }
         }
@@ -717,7 +745,8 @@ fn refine(snapshot: &Snapshot, wref: &WorkloadRef) -> Result<Draft, EngineError>
             continue;
         }
         let shared: Vec<&guard::PodEndpoint> = other_pods.iter().filter(|p| policy.selects(p)).collect();
-        let has_rules = policy.ingress.as_ref().is_some_and(|r| !r.is_empty()) || policy.egress.as_ref().is_some_and(|r| !r.is_empty());
+        let has_rules = policy.ingress.as_ref().is_some_and(|r| !r.is_empty())
+            || policy.egress.as_ref().is_some_and(|r| !r.is_empty());
         if !shared.is_empty() {
             if has_rules {
                 findings.push(Finding {
@@ -767,6 +796,12 @@ fn refine(snapshot: &Snapshot, wref: &WorkloadRef) -> Result<Draft, EngineError>
             });
         }
     }
+    // Static defects of the namespace's policies (typos in selectors, policies selecting nothing).
+    findings.extend(
+        guard::lint(inv)
+            .into_iter()
+            .filter(|f| f.subject.contains(&format!(" {}/", wref.namespace)) || f.subject == subject),
+    );
     findings.sort();
     findings.dedup();
     Ok(Draft { manifests, original, evidence, findings, removed })
@@ -833,14 +868,23 @@ fn tighten(
                 })
                 .collect();
             if matched.is_empty() {
-                removed.push((format!("{at}: whole rule removed, no observed connection uses it ({})", rule_text(&raw_peers, &raw_ports)), rule_severity(rule)));
+                removed.push((
+                    format!(
+                        "{at}: whole rule removed, no observed connection uses it ({})",
+                        rule_text(&raw_peers, &raw_ports)
+                    ),
+                    rule_severity(rule),
+                ));
                 continue;
             }
             // Peers.
             let mut new_peers: Vec<NetworkPolicyPeer> = Vec::new();
             let mut keep_all_peers = false;
-            let peer_slots: Vec<Option<(&Peer, &NetworkPolicyPeer)>> =
-                if rule.peers.is_empty() { vec![None] } else { rule.peers.iter().zip(raw_peers.iter()).map(Some).collect() };
+            let peer_slots: Vec<Option<(&Peer, &NetworkPolicyPeer)>> = if rule.peers.is_empty() {
+                vec![None]
+            } else {
+                rule.peers.iter().zip(raw_peers.iter()).map(Some).collect()
+            };
             for (pj, slot) in peer_slots.iter().enumerate() {
                 let users: Vec<&&(Direction, &Connection, &Evidence, NetEndpoint)> = matched
                     .iter()
@@ -871,7 +915,13 @@ fn tighten(
                     evidence.push(RuleEvidence {
                         manifest,
                         path: format!("spec.{dir}[{}].{field}[{}]", new_rules.len(), new_peers.len()),
-                        what: users.iter().map(|u| other_of(u.1, direction).to_string()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "),
+                        what: users
+                            .iter()
+                            .map(|u| other_of(u.1, direction).to_string())
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         evidence: ev,
                     });
                     if let Some((_, raw)) = slot {
@@ -892,13 +942,17 @@ fn tighten(
                         }
                         None => {
                             // Own-node ingress is exempt anyway; anything else keeps the wide peer.
-                            if !(direction == Direction::Ingress && matches!(u.3, NetEndpoint::Node { own_node: true, .. })) {
+                            if !(direction == Direction::Ingress
+                                && matches!(u.3, NetEndpoint::Node { own_node: true, .. }))
+                            {
                                 inexpressible = true;
                                 findings.push(Finding {
                                     rule_id: "KG-NETPOL-WIDE-PEER-KEPT".into(),
                                     severity: Severity::Medium,
                                     subject: at.clone(),
-                                    message: format!("{desc} kept: observed peer {other} cannot be written as a narrower peer"),
+                                    message: format!(
+                                        "{desc} kept: observed peer {other} cannot be written as a narrower peer"
+                                    ),
                                 });
                             }
                         }
@@ -912,7 +966,10 @@ fn tighten(
                     continue;
                 }
                 if replaced.is_empty() {
-                    removed.push((format!("{at} {field}[{pj}] {desc}: removed, only own-node traffic used it (always allowed)"), Severity::Medium));
+                    removed.push((
+                        format!("{at} {field}[{pj}] {desc}: removed, only own-node traffic used it (always allowed)"),
+                        Severity::Medium,
+                    ));
                     continue;
                 }
                 removed.push((
@@ -966,7 +1023,10 @@ fn tighten(
                         new_ports.push(raw_port.clone());
                     } else {
                         removed.push((
-                            format!("{at} ports[{pk}] {}: removed, never observed", serde_json::to_string(raw_port).unwrap_or_default()),
+                            format!(
+                                "{at} ports[{pk}] {}: removed, never observed",
+                                serde_json::to_string(raw_port).unwrap_or_default()
+                            ),
                             Severity::Low,
                         ));
                     }
@@ -976,11 +1036,17 @@ fn tighten(
         }
         match direction {
             Direction::Ingress => {
-                spec.ingress =
-                    Some(new_rules.into_iter().map(|(p, q)| NetworkPolicyIngressRule { from: opt(p), ports: opt(q) }).collect())
+                spec.ingress = Some(
+                    new_rules
+                        .into_iter()
+                        .map(|(p, q)| NetworkPolicyIngressRule { from: opt(p), ports: opt(q) })
+                        .collect(),
+                )
             }
             Direction::Egress => {
-                spec.egress = Some(new_rules.into_iter().map(|(p, q)| NetworkPolicyEgressRule { to: opt(p), ports: opt(q) }).collect())
+                spec.egress = Some(
+                    new_rules.into_iter().map(|(p, q)| NetworkPolicyEgressRule { to: opt(p), ports: opt(q) }).collect(),
+                )
             }
         }
     }
@@ -1031,11 +1097,18 @@ fn concrete_peer(
                 pod_sel.match_expressions.get_or_insert_with(Vec::new).extend(extra);
             }
             let ns_sel = match original.and_then(|o| o.namespace_selector.clone()) {
-                // podSelector alone: the policy's namespace (the peer matched, so it is there).
+                // podSelector alone (or all peers) in the policy's namespace.
                 None if p.namespace == policy_ns => None,
+                // All peers: name the peer's namespace.
+                None if original.is_none() => Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(NAMESPACE_NAME_LABEL.to_string(), p.namespace.clone())])),
+                    match_expressions: None,
+                }),
                 None => return None,
                 Some(mut s) => {
-                    s.match_labels.get_or_insert_with(BTreeMap::new).insert(NAMESPACE_NAME_LABEL.to_string(), p.namespace.clone());
+                    s.match_labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(NAMESPACE_NAME_LABEL.to_string(), p.namespace.clone());
                     Some(s)
                 }
             };
@@ -1043,7 +1116,10 @@ fn concrete_peer(
         }
         NetEndpoint::Addresses(nets) if nets.len() == 1 => {
             // Must stay inside the original ipBlock (minus its excepts: the peer matched, so it is).
-            Some(NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: nets[0].to_string(), except: None }), ..Default::default() })
+            Some(NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr: nets[0].to_string(), except: None }),
+                ..Default::default()
+            })
         }
         _ => None,
     }
