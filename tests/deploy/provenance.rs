@@ -299,3 +299,47 @@ fn pods_are_mapped_to_their_owners_against_the_inventory() {
     // a suffix with vowels is not a generated hash
     assert_eq!(w("web-aaaaaaa-bbbbb").kind, WorkloadKind::Pod);
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FRAGMENTS: &[&str] = &[
+        r#"{"datum":{"com.bbn.tc.schema.avro.cdm18.Event":{"uuid":"e","type":"EVENT_WRITE","subject":{"x.UUID":"s"},"predicateObject":{"x.UUID":"f"}}}}"#,
+        r#"{"datum":{"a.Subject":{"uuid":"s","localPrincipal":"p","cmdLine":{"string":""}}}}"#,
+        r#"{"type":"WasGeneratedBy","from":"1","to":"2","annotations":{"operation":"bind"}}"#,
+        r#"{"type":"Artifact","id":"1","annotations":{"local port":"99999","path":"/x"}}"#,
+        r#"{"process_kprobe":{"process":{"pod":{"namespace":"","name":""}},"function_name":"cap_capable","args":[{"capability_arg":{"value":999}}]}}"#,
+        r#"{"output":"x","rule":"r","output_fields":{"fd.name":"/a","k8s.ns.name":"n","k8s.pod.name":"-"}}"#,
+        "[",
+        "]",
+        ",",
+        "{",
+        "null",
+        "\u{0}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn arbitrary_lines_never_panic(picks in proptest::collection::vec((0usize..FRAGMENTS.len(), 0usize..40, any::<String>()), 0..20)) {
+            let mut text = String::new();
+            for (i, cut, junk) in &picks {
+                let f = FRAGMENTS[*i];
+                let cut = (*cut).min(f.len());
+                let prefix = if f.is_char_boundary(cut) && cut % 3 == 0 { &f[..cut] } else { f };
+                text.push_str(prefix);
+                text.push_str(junk);
+                text.push('\n');
+            }
+            let mut stats = IngestStats::default();
+            let _ = provenance::parse_reader(&mut text.as_bytes(), "fuzz", &mut stats).unwrap();
+            let _ = kubeguard::sources::metrics::parse_document(text.as_bytes(), std::path::Path::new("cpu.json"), &mut stats);
+            let snap = Snap::new(vec![]);
+            let tmp = tempfile::tempdir().unwrap();
+            let f = tmp.path().join("ns_w_c.json");
+            std::fs::write(&f, &text).unwrap();
+            let _ = provenance::ingest(&[f], &snap.snapshot.inventory, false, &|_| {}).unwrap();
+        }
+    }
+}
