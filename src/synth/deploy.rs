@@ -294,6 +294,7 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             let bins: Vec<&str> = ev.processes.keys().map(|(b, ..)| b.as_str()).take(5).collect();
             if !effective_non_root {
                 b.set(&format!("{cptr}/securityContext/runAsNonRoot"), Some(json!(true)));
+                b.removed.push((format!("container {name}: running as root (uid 0) permitted"), Severity::Medium));
                 b.cite(
                     &format!("{cpath}.securityContext.runAsNonRoot"),
                     format!(
@@ -365,6 +366,10 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             );
         } else {
             b.set(&format!("{cptr}/securityContext/allowPrivilegeEscalation"), Some(json!(false)));
+            b.removed.push((
+                format!("container {name}: privilege escalation (setuid binaries, file capabilities)"),
+                Severity::Medium,
+            ));
             b.cite(
                 &format!("{cpath}.securityContext.allowPrivilegeEscalation"),
                 format!(
@@ -447,6 +452,7 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             );
         } else {
             b.set(&format!("{cptr}/securityContext/seccompProfile"), Some(json!({"type": "RuntimeDefault"})));
+            b.removed.push((format!("container {name}: unfiltered syscalls (no seccomp profile)"), Severity::Medium));
             b.cite(
                 &format!("{cpath}.securityContext.seccompProfile"),
                 format!(
@@ -530,6 +536,7 @@ fn read_only_root(b: &mut Builder<'_>, cptr: &str, cpath: &str, name: &str, c: &
         acc
     };
     b.set(&format!("{cptr}/securityContext/readOnlyRootFilesystem"), Some(json!(true)));
+    b.removed.push((format!("container {name}: writable root filesystem"), Severity::Low));
     b.cite(
         &format!("{cpath}.securityContext.readOnlyRootFilesystem"),
         format!(
@@ -747,6 +754,8 @@ fn pod_level(b: &mut Builder<'_>, w: &Workload, evs: &BTreeMap<String, Container
         } else {
             let audit = &b.snapshot.report.audit;
             b.set("/automountServiceAccountToken", Some(json!(false)));
+            b.removed
+                .push((format!("service-account token of {} mounted in the pod", w.service_account), Severity::Medium));
             b.cite(
                 "automountServiceAccountToken",
                 format!(
