@@ -163,9 +163,11 @@ pub fn parse_reader<R: BufRead + ?Sized>(
             stats.error(path, line_no, "not UTF-8");
             return;
         };
-        // SPADE's JSON storage writes one array element per line between `[` and `]`.
+        // SPADE's JSON storage (`spade/storage/JSON.java`) writes `[`, then one element per line
+        // with the separator *before* it (`,{…}`), then `]`; trailing commas are accepted too.
         let mut t = text.trim();
         t = t.strip_prefix('[').unwrap_or(t).trim_start();
+        t = t.strip_prefix(',').unwrap_or(t).trim_start();
         t = t.strip_suffix(',').unwrap_or(t).trim_end();
         if (t.ends_with(']') && !t.ends_with("]]") && !t.starts_with('{')) || t.ends_with("}]") {
             t = t.strip_suffix(']').unwrap_or(t).trim_end();

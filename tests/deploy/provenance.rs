@@ -116,22 +116,23 @@ fn cdm17_namespace_is_dispatched_on_the_last_segment() {
 
 #[test]
 fn spade_json_graph_yields_uid_writes_binds_and_setuid() {
-    // SPADE JSON storage: one array, one element per line, edges child → parent.
+    // SPADE JSON storage as `storage/JSON.java` writes it: `[`, one element per line with a
+    // leading separator, `]`; edges point child → parent.
     let graph = r#"[
-{"type":"Process","id":"1","annotations":{"pid":"10","name":"web","command line":"/app/web --port 80","start time":"1700000000.5"}},
-{"type":"Agent","id":"2","annotations":{"uid":"1001","euid":"1001","gid":"1001"}},
-{"type":"Artifact","id":"3","annotations":{"subtype":"file","path":"/tmp/cache/x"}},
-{"type":"Artifact","id":"4","annotations":{"subtype":"network socket","local address":"0.0.0.0","local port":"80","protocol":"6"}},
-{"type":"Artifact","id":"5","annotations":{"subtype":"file","path":"/etc/app.conf"}},
-{"type":"Process","id":"6","annotations":{"pid":"10","name":"web"}},
-{"type":"Agent","id":"7","annotations":{"uid":"1001","euid":"0","gid":"1001"}},
-{"type":"WasControlledBy","from":"1","to":"2","annotations":{}},
-{"type":"WasControlledBy","from":"6","to":"7","annotations":{}},
-{"type":"WasGeneratedBy","from":"3","to":"1","annotations":{"operation":"write","time":"1700000001.0","event id":"9"}},
-{"type":"WasGeneratedBy","from":"4","to":"1","annotations":{"operation":"bind","time":"1700000001.1"}},
-{"type":"Used","from":"1","to":"5","annotations":{"operation":"read","time":"1700000001.2"}},
-{"type":"WasTriggeredBy","from":"6","to":"1","annotations":{"operation":"setuid","time":"1700000002.0"}},
-{"type":"Used","from":"1","to":"99","annotations":{"operation":"read"}}
+{"type":"Process","id":"1","annotations":{"pid":"10","name":"web","command line":"/app/web --port 80","start time":"1700000000.5"}}
+,{"type":"Agent","id":"2","annotations":{"uid":"1001","euid":"1001","gid":"1001"}}
+,{"type":"Artifact","id":"3","annotations":{"subtype":"file","path":"/tmp/cache/x"}}
+,{"type":"Artifact","id":"4","annotations":{"subtype":"network socket","local address":"0.0.0.0","local port":"80","protocol":"6"}}
+,{"type":"Artifact","id":"5","annotations":{"subtype":"file","path":"/etc/app.conf"}}
+,{"type":"Process","id":"6","annotations":{"pid":"10","name":"web"}}
+,{"type":"Agent","id":"7","annotations":{"uid":"1001","euid":"0","gid":"1001"}}
+,{"type":"WasControlledBy","from":"1","to":"2","annotations":{}}
+,{"type":"WasControlledBy","from":"6","to":"7","annotations":{}}
+,{"type":"WasGeneratedBy","from":"3","to":"1","annotations":{"operation":"write","time":"1700000001.0","event id":"9"}}
+,{"type":"WasGeneratedBy","from":"4","to":"1","annotations":{"operation":"bind","time":"1700000001.1"}}
+,{"type":"Used","from":"1","to":"5","annotations":{"operation":"read","time":"1700000001.2"}}
+,{"type":"WasTriggeredBy","from":"6","to":"1","annotations":{"operation":"setuid","time":"1700000002.0"}}
+,{"type":"Used","from":"1","to":"99","annotations":{"operation":"read"}}
 ]"#;
     let (parsed, stats) = parse_str(graph);
     assert!(has(
