@@ -1029,12 +1029,25 @@ pub fn size(samples: &[MetricSample], opts: &DeployOptions, containers: usize) -
     match opts.strategy {
         ResourceStrategy::KrrSimple | ResourceStrategy::KrrSimpleLimit => {
             let (rq, lq) = if opts.strategy == ResourceStrategy::KrrSimple { (0.95, None) } else { (0.66, Some(0.96)) };
-            if let Some(p) = percentile(&cpu, rq) {
+            // krr: the max over pods of each pod's percentile
+            let per_pod = per_replica_cpu(samples);
+            let pods = per_pod.len();
+            let max_pct = |q: f64| {
+                per_pod
+                    .iter()
+                    .filter_map(|v| percentile(v, q))
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+            };
+            if let Some(p) = max_pct(rq) {
                 s.cpu_request_m = Some(ceil_m(p).max(10));
-                s.basis.push(format!("CPU request = P{:.0} {:.4} cores (floor 10m)", rq * 100.0, p));
+                s.basis.push(format!(
+                    "CPU request = max over {pods} pod(s) of P{:.0} = {:.4} cores (floor 10m)",
+                    rq * 100.0,
+                    p
+                ));
             }
             if let Some(q) = lq
-                && let Some(p) = percentile(&cpu, q)
+                && let Some(p) = max_pct(q)
             {
                 s.cpu_limit_m = Some(ceil_m(p).max(10).max(s.cpu_request_m.unwrap_or(0)));
                 s.basis.push(format!("CPU limit = P{:.0} {:.4} cores", q * 100.0, p));
@@ -1066,6 +1079,22 @@ pub fn size(samples: &[MetricSample], opts: &DeployOptions, containers: usize) -
         }
     }
     s
+}
+
+/// CPU samples per replica, each sorted ascending (replicas in id order).
+fn per_replica_cpu(samples: &[MetricSample]) -> Vec<Vec<f64>> {
+    let mut by: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for s in samples {
+        if let Some(c) = s.cpu_cores.filter(|x| x.is_finite()) {
+            by.entry(s.replica).or_default().push(c);
+        }
+    }
+    by.into_values()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect()
 }
 
 /// Peak memory per 24 h interval (counted from the first sample), sorted ascending.
