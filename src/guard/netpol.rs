@@ -1079,7 +1079,7 @@ fn observed_for_repair(
     target_connections(snapshot, wref)
         .into_iter()
         .filter(|tc| tc.connection.verdict == FlowVerdict::Forwarded)
-        .map(|tc| {
+        .flat_map(|tc| {
             let other = match tc.direction {
                 Direction::Ingress => &tc.connection.source,
                 Direction::Egress => &tc.connection.destination,
@@ -1091,7 +1091,6 @@ fn observed_for_repair(
             }
             out
         })
-        .flatten()
         .collect()
 }
 
