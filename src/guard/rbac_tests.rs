@@ -221,8 +221,18 @@ fn core_group_is_empty_string_and_same_resource_in_two_groups_is_two_grants() {
     let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}));
     assert!(p.allows(&u, &req("create", "", "events", "", "a", "")));
     assert!(!p.allows(&u, &req("create", "events.k8s.io", "events", "", "a", "")));
-    let (p, u) = one_rule(json!({"apiGroups": ["core"], "resources": ["events"], "verbs": ["create"]}));
-    assert!(!p.allows(&u, &req("create", "", "events", "", "a", "")), "\"core\" is not the core group");
+    let (p, u) = (
+        parse_objects(
+            &[
+                cluster_role("cr", json!([{"apiGroups": ["core"], "resources": ["events"], "verbs": ["create"]}])),
+                crb("b", "cr", sa_subj("a", "app")),
+            ],
+            false,
+        ),
+        user(&sa("a", "app")),
+    );
+    assert!(p.problems.iter().any(|x| x.message.contains("the core group is")), "{:?}", p.problems);
+    assert!(!p.policy().allows(&u, &req("create", "", "events", "", "a", "")), "\"core\" is not the core group");
 }
 
 #[test]
