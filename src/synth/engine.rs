@@ -15,7 +15,7 @@ use crate::snapshot::Snapshot;
 /// Every target of `kind` for `task` in the snapshot, in a deterministic order.
 pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
     let mut out = match kind {
-        ResourceKind::Role => Vec::new(),
+        ResourceKind::Role => super::rbac::targets(snapshot, task),
         ResourceKind::NetworkPolicy => Vec::new(),
         ResourceKind::Deployment => Vec::new(),
     };
@@ -27,8 +27,10 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
 
 /// The deterministic, guarded recommendation for one target.
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
-    let _ = snapshot;
-    Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind)))
+    match target.kind {
+        ResourceKind::Role => super::rbac::recommend(snapshot, target),
+        _ => Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind))),
+    }
 }
 
 /// Step names of the deterministic plan.

@@ -324,7 +324,7 @@ fn refine_replaces_wildcards_with_what_was_used_and_keeps_names_labels_annotatio
         ])
     );
     assert!(rec.removed.iter().any(|(l, sev)| l.contains("* */*") && *sev == Severity::Critical), "{:?}", rec.removed);
-    assert!(rec.removed.iter().any(|(l, _)| l.contains("update core/configmaps name=other")));
+    assert!(rec.removed.iter().any(|(l, _)| l.contains("update core/configmaps names=cfg,other")));
     assert!(rec.verdict.is_complete_coverage());
     assert!(rec.verdict.risks_removed.iter().any(|f| f.rule_id == "KG-RBAC-WILDCARD-ALL"));
 }
@@ -380,7 +380,7 @@ fn refine_splits_a_shared_clusterrole_instead_of_shrinking_it() {
     assert!(rec.findings.iter().any(|f| f.rule_id == "KG-RBAC-SHARED-ROLE-SPLIT"));
     assert!(rec.verdict.is_complete_coverage(), "{:?}", rec.verdict);
     assert!(
-        rec.removed.iter().any(|(l, s)| l.contains("get core/secrets") && *s >= Severity::High),
+        rec.removed.iter().any(|(l, s)| l.contains("get,list core/secrets") && *s >= Severity::High),
         "{:?}",
         rec.removed
     );
