@@ -612,3 +612,15 @@ fn check_drops_a_binding_to_an_existing_broad_role_outside_the_proposal() {
     let out = check(&snap, &target(&s, Task::Create), &missing, &[], true);
     assert!(out.manifests.is_empty());
 }
+
+#[test]
+fn proxy_verb_and_proxy_subresources_are_distinct_grants() {
+    // Legacy `/api/v1/proxy/...` paths authorize verb `proxy` on the resource; the modern form is
+    // the `services/proxy` (`pods/proxy`, `nodes/proxy`) subresource with the HTTP verb.
+    let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["services"], "verbs": ["proxy"]}));
+    assert!(p.allows(&u, &req("proxy", "", "services", "", "a", "web")));
+    assert!(!p.allows(&u, &req("get", "", "services", "proxy", "a", "web")));
+    let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}));
+    assert!(p.allows(&u, &req("get", "", "services", "proxy", "a", "web")));
+    assert!(!p.allows(&u, &req("proxy", "", "services", "", "a", "web")));
+}

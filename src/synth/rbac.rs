@@ -131,6 +131,18 @@ fn subject_findings(snapshot: &Snapshot, subject: &Subject) -> Vec<Finding> {
             ),
         });
     }
+    if !profile.credited_bindings.is_empty() {
+        let mut credited: Vec<(&String, &Evidence)> = profile.credited_bindings.iter().collect();
+        credited.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+        let shown: Vec<String> = credited.iter().take(10).map(|(b, e)| format!("{b} ({}x)", e.count)).collect();
+        let more = if credited.len() > 10 { format!(" and {} more", credited.len() - 10) } else { String::new() };
+        out.push(Finding {
+            rule_id: "KG-RBAC-CREDITED-BINDINGS".into(),
+            severity: Severity::Info,
+            subject: who.clone(),
+            message: format!("the API server credited these bindings for allowed requests: {}{more}", shown.join(", ")),
+        });
+    }
     let user = UserInfo::for_subject(subject);
     let boot = g::bootstrap_policy();
     let defaults = profile.allowed.keys().filter(|r| boot.allows(&user, r)).count();

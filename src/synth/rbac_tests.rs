@@ -263,6 +263,18 @@ fn output_is_deterministic_and_every_rule_has_evidence() {
 }
 
 #[test]
+fn credited_bindings_from_the_reason_annotation_are_reported() {
+    let s = sa("a", "w");
+    let mut snap = snapshot(&s, &[req("get", "", "pods", "", "a", "p")], &[], &[]);
+    if let Some(p) = snap.observed.api.subjects.get_mut(&s) {
+        p.credited_bindings.insert("RoleBinding/a/legacy".into(), Evidence::one(crate::model::Timestamp(1), None));
+    }
+    let rec = create_with(&snap, &s, &RbacOptions::exact());
+    let f = rec.findings.iter().find(|f| f.rule_id == "KG-RBAC-CREDITED-BINDINGS").expect("finding");
+    assert!(f.message.contains("RoleBinding/a/legacy (1x)"), "{}", f.message);
+}
+
+#[test]
 fn reserved_identities_are_not_create_targets() {
     let node = Subject::User { name: "system:node:n1".into() };
     let snap = snapshot(&node, &[req("get", "", "pods", "", "a", "p")], &[], &[]);
