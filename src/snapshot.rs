@@ -107,7 +107,13 @@ impl IngestReport {
 pub fn load(inputs: &SnapshotInputs, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<Snapshot, InputError> {
     let (inventory, manifests) = crate::sources::manifests::load(&inputs.manifests, inputs.strict)?;
     progress("manifests", manifests.bytes);
-    let observed = Observed::default();
-    let report = IngestReport { manifests, ..IngestReport::default() };
+    let mut observed = Observed::default();
+    let mut report = IngestReport { manifests, ..IngestReport::default() };
+    if !inputs.audit_logs.is_empty() {
+        let (api, stats) =
+            crate::sources::audit::ingest(&inputs.audit_logs, &inventory, inputs.strict, &|b| progress("audit", b))?;
+        observed.api = api;
+        report.audit = stats;
+    }
     Ok(Snapshot { label: inputs.label(), inventory, observed, report })
 }

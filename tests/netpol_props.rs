@@ -14,7 +14,10 @@ use proptest::prelude::*;
 
 /// Workloads: (namespace index, app label index, ports). Names are unique; app labels may
 /// repeat across namespaces (a namespaceSelector must then tell them apart).
-fn inventory_yaml(workloads: &[(usize, usize, Vec<(u16, bool)>)]) -> String {
+/// (namespace index, app label index, (port, is UDP)).
+type Spec = (usize, usize, Vec<(u16, bool)>);
+
+fn inventory_yaml(workloads: &[Spec]) -> String {
     let mut docs = Vec::new();
     for (i, (ns, app, ports)) in workloads.iter().enumerate() {
         let ports: Vec<String> = ports
@@ -29,7 +32,7 @@ fn inventory_yaml(workloads: &[(usize, usize, Vec<(u16, bool)>)]) -> String {
     docs.join("---\n")
 }
 
-fn strategy() -> impl Strategy<Value = (Vec<(usize, usize, Vec<(u16, bool)>)>, Vec<(usize, usize, usize)>)> {
+fn strategy() -> impl Strategy<Value = (Vec<Spec>, Vec<(usize, usize, usize)>)> {
     let workload = (
         0usize..2,
         0usize..3,

@@ -19,7 +19,6 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
         ResourceKind::NetworkPolicy => Vec::new(),
         ResourceKind::Deployment => Vec::new(),
     };
-    let _ = (snapshot, task);
     out.sort();
     out.dedup();
     out
@@ -29,7 +28,9 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
     match target.kind {
         ResourceKind::Role => super::rbac::recommend(snapshot, target),
-        _ => Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind))),
+        ResourceKind::NetworkPolicy | ResourceKind::Deployment => {
+            Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind)))
+        }
     }
 }
 
