@@ -14,7 +14,10 @@ use proptest::prelude::*;
 
 /// Workloads: (namespace index, app label index, ports). Names are unique; app labels may
 /// repeat across namespaces (a namespaceSelector must then tell them apart).
-fn inventory_yaml(workloads: &[(usize, usize, Vec<(u16, bool)>)]) -> String {
+/// (namespace index, app label index, (port, is UDP)).
+type Spec = (usize, usize, Vec<(u16, bool)>);
+
+fn inventory_yaml(workloads: &[Spec]) -> String {
     let mut docs = Vec::new();
     for (i, (ns, app, ports)) in workloads.iter().enumerate() {
         let ports: Vec<String> = ports
@@ -29,8 +32,12 @@ fn inventory_yaml(workloads: &[(usize, usize, Vec<(u16, bool)>)]) -> String {
     docs.join("---\n")
 }
 
-fn strategy() -> impl Strategy<Value = (Vec<(usize, usize, Vec<(u16, bool)>)>, Vec<(usize, usize, usize)>)> {
-    let workload = (0usize..2, 0usize..3, prop::collection::vec((prop::sample::select(vec![80u16, 81, 443, 8080, 9090, 5432]), any::<bool>()), 1..3));
+fn strategy() -> impl Strategy<Value = (Vec<Spec>, Vec<(usize, usize, usize)>)> {
+    let workload = (
+        0usize..2,
+        0usize..3,
+        prop::collection::vec((prop::sample::select(vec![80u16, 81, 443, 8080, 9090, 5432]), any::<bool>()), 1..3),
+    );
     prop::collection::vec(workload, 2..6).prop_flat_map(|ws| {
         let n = ws.len();
         // Unique app label per namespace: fold duplicates onto distinct labels.
