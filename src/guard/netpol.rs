@@ -1079,15 +1079,41 @@ fn observed_for_repair(
     target_connections(snapshot, wref)
         .into_iter()
         .filter(|tc| tc.connection.verdict == FlowVerdict::Forwarded)
-        .map(|tc| {
+        .flat_map(|tc| {
             let other = match tc.direction {
                 Direction::Ingress => &tc.connection.source,
                 Direction::Egress => &tc.connection.destination,
             };
             let peer = resolve_endpoint(inv, reserved, other);
-            (tc.direction, me.clone(), peer, tc.connection.port, tc.connection.protocol)
+            let mut out = vec![(tc.direction, me.clone(), peer.clone(), tc.connection.port, tc.connection.protocol)];
+            for (port, protocol) in implied_ports(tc.connection, tc.direction) {
+                out.push((tc.direction, me.clone(), peer.clone(), port, protocol));
+            }
+            out
         })
         .collect()
+}
+
+/// Ports a generator may add beside an observed egress connection because the protocol
+/// needs them even when the window did not show them: DNS answers retried over TCP (UDP and
+/// TCP on the resolver port), and the `kubernetes.default` Service port 443 in front of the
+/// API-server endpoints (datapaths that match before DNAT).
+pub fn implied_ports(c: &Connection, direction: Direction) -> Vec<(u16, L4Protocol)> {
+    if direction != Direction::Egress {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if c.port == 53
+        || (c.port == 5353
+            && matches!(&c.destination, FlowEndpoint::Workload { labels, name, .. } if name.contains("dns") || labels.values().any(|v| v.contains("dns"))))
+    {
+        out.push((c.port, L4Protocol::UDP));
+        out.push((c.port, L4Protocol::TCP));
+    }
+    if matches!(&c.destination, FlowEndpoint::Reserved { name } if name == "kube-apiserver") {
+        out.push((443, L4Protocol::TCP));
+    }
+    out
 }
 
 /// A rule's peers and ports as written.

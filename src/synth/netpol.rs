@@ -330,30 +330,6 @@ fn choose_peer(snapshot: &Snapshot, policy_ns: &str, e: &FlowEndpoint, direction
     }
 }
 
-fn is_dns(c: &Connection, snapshot: &Snapshot) -> bool {
-    if c.protocol == L4Protocol::ICMP {
-        return false;
-    }
-    if c.port == 53 {
-        return true;
-    }
-    if c.port == 5353 {
-        let labels = match &c.destination {
-            FlowEndpoint::Workload { labels, name, .. } => {
-                let mut l = labels.clone();
-                if let Some(w) = find_workload(&snapshot.inventory, &c.destination) {
-                    l.extend(guard::workload_labels(w));
-                }
-                l.insert("__name".into(), name.clone());
-                l
-            }
-            _ => return false,
-        };
-        return labels.values().any(|v| v.contains("dns"));
-    }
-    false
-}
-
 // ---------------------------------------------------------------------------------------------
 // Ports
 // ---------------------------------------------------------------------------------------------
@@ -473,18 +449,10 @@ fn create(snapshot: &Snapshot, wref: &WorkloadRef, options: &NetpolOptions) -> R
             continue;
         }
         let mut ports: BTreeSet<(L4Protocol, u16)> = BTreeSet::from([(c.protocol, c.port)]);
-        let dns = tc.direction == Direction::Egress && is_dns(c, snapshot);
-        if dns {
-            ports.insert((L4Protocol::UDP, c.port));
-            ports.insert((L4Protocol::TCP, c.port));
-        }
-        if tc.direction == Direction::Egress
-            && matches!(other, FlowEndpoint::Reserved { name } if name == "kube-apiserver")
-        {
-            // kubernetes.default:443 is DNATed to the endpoints (often :6443); datapaths that
-            // match before DNAT need the Service port too.
-            ports.insert((L4Protocol::TCP, 443));
-        }
+        // DNS: UDP and TCP on the resolver port; API server: also the Service port 443.
+        let implied = guard::implied_ports(c, tc.direction);
+        let dns = implied.contains(&(c.port, L4Protocol::TCP)) && implied.contains(&(c.port, L4Protocol::UDP));
+        ports.extend(implied.into_iter().map(|(port, proto)| (proto, port)));
         match choose_peer(snapshot, &ns, other, tc.direction) {
             PeerChoice::Peers(keys) => {
                 let side = sides.entry(tc.direction).or_insert_with(|| Side { peers: BTreeMap::new() });

@@ -2,8 +2,9 @@
 """Generate the NetworkPolicy differential corpus: one folder per case with the shared
 workloads (base.yaml) and the case's policies (policies.yaml). Run from this folder;
 the output is committed so the test does not need Python."""
-import json
 import os
+
+import yaml
 
 def ns(name, labels):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels, **{"kubernetes.io/metadata.name": name})}}
@@ -105,8 +106,7 @@ CASES = {
 }
 
 def dump(docs):
-    # JSON is valid YAML; one document per object keeps the corpus readable by both tools.
-    return "\n---\n".join(json.dumps(d, indent=2, sort_keys=True) for d in docs) + "\n"
+    return yaml.safe_dump_all(docs, sort_keys=True, default_flow_style=False)
 
 here = os.path.dirname(os.path.abspath(__file__))
 for name, policies in CASES.items():
