@@ -9,6 +9,7 @@ pub mod apply;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod eval;
 pub mod guard;
