@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 
@@ -70,6 +70,30 @@ pub async fn apply(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<ApplyReport, ApplyError> {
+    apply_with_prune(conn, manifests, &[], input, out).await
+}
+
+/// The objects a refine replaces that are not part of the proposal any more (same kind,
+/// namespace and name): e.g. a ClusterRoleBinding narrowed into RoleBindings. These are deleted
+/// after the same dry-run and confirmation.
+pub fn pruned(original: &[serde_json::Value], proposal: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let key = |v: &serde_json::Value| {
+        let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        (s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
+    };
+    let keep: BTreeSet<_> = proposal.iter().map(key).collect();
+    let mut seen = BTreeSet::new();
+    original.iter().filter(|o| !keep.contains(&key(o)) && seen.insert(key(o))).cloned().collect()
+}
+
+/// [`apply`] plus deletion of `prune` (see [`pruned`]), dry-run and confirmed together.
+pub async fn apply_with_prune(
+    conn: &Connection,
+    manifests: &[serde_json::Value],
+    prune: &[serde_json::Value],
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<ApplyReport, ApplyError> {
     let mut prepared = Vec::new();
     let mut namespaces = BTreeSet::new();
     for (index, m) in manifests.iter().enumerate() {
@@ -78,6 +102,14 @@ pub async fn apply(
             namespaces.insert(ns.to_string());
         }
         prepared.push(p);
+    }
+    let mut deletions = Vec::new();
+    for (index, m) in prune.iter().enumerate() {
+        let p = prepare(conn, manifests.len() + index, m).await?;
+        if let Some(ns) = p.body.pointer("/metadata/namespace").and_then(|v| v.as_str()) {
+            namespaces.insert(ns.to_string());
+        }
+        deletions.push(p);
     }
     let force = PatchParams::apply("kubeguard").force();
     let dry = PatchParams::apply("kubeguard").force().dry_run();
@@ -90,6 +122,14 @@ pub async fn apply(
             .await
             .map_err(|source| ApplyError::DryRun { object: p.label.clone(), source })?;
         dry_run.push(AppliedObject { object: p.label.clone(), change: change(p.existing_rv.as_deref(), &result) });
+    }
+    let dry_delete = DeleteParams { dry_run: true, ..DeleteParams::default() };
+    for p in &deletions {
+        match p.api.delete(&p.name, &dry_delete).await {
+            Ok(_) => dry_run.push(AppliedObject { object: p.label.clone(), change: "deleted".into() }),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(source) => return Err(ApplyError::DryRun { object: p.label.clone(), source }),
+        }
     }
     let namespaces: Vec<String> = namespaces.into_iter().collect();
     let ns_text = if namespaces.is_empty() { "(cluster-scoped only)".to_string() } else { namespaces.join(", ") };
@@ -116,6 +156,15 @@ pub async fn apply(
         let c = change(p.existing_rv.as_deref(), &result);
         writeln!(out, "  {} {c}", p.label)?;
         report.applied.push(AppliedObject { object: p.label.clone(), change: c });
+    }
+    for p in &deletions {
+        match p.api.delete(&p.name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(source) => return Err(ApplyError::Apply { object: p.label.clone(), source }),
+        }
+        writeln!(out, "  {} deleted", p.label)?;
+        report.applied.push(AppliedObject { object: p.label.clone(), change: "deleted".into() });
     }
     Ok(report)
 }
@@ -173,4 +222,34 @@ async fn prepare(conn: &Connection, index: usize, m: &serde_json::Value) -> Resu
         Scope::Cluster => (Api::all_with(conn.client.clone(), &ar), format!("{kind} {name}")),
     };
     Ok(Prepared { api, name, label, body, existing_rv: None })
+}
+
+/// `kubeguard recommend --cluster --apply`: apply every recommendation's manifests (and prune
+/// what refine replaced) after the dry-run and the confirmation read from `input`.
+pub fn run_cli(
+    context: Option<&str>,
+    recs: &[crate::model::Recommendation],
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let mut manifests = Vec::new();
+    let mut prune = Vec::new();
+    for rec in recs {
+        if !rec.verdict.uncovered.is_empty() {
+            writeln!(out, "not applying {}: it would break observed requests", rec.target)?;
+            continue;
+        }
+        prune.extend(pruned(&rec.original, &rec.manifests));
+        manifests.extend(rec.manifests.iter().cloned());
+    }
+    if manifests.is_empty() && prune.is_empty() {
+        writeln!(out, "nothing to apply")?;
+        return Ok(crate::cli::exit::OK);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let conn = crate::sources::cluster::connect(None, context).await?;
+        let report = apply_with_prune(&conn, &manifests, &prune, input, out).await?;
+        Ok(if report.confirmed { crate::cli::exit::OK } else { crate::cli::exit::ERROR })
+    })
 }

@@ -212,7 +212,7 @@ impl Reader<'_> {
                 None => break,
             }
         }
-        out.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
+        out.sort_by_key(|a| (a.namespace(), a.name_any()));
         Ok(out)
     }
 
@@ -287,6 +287,36 @@ fn workload(
     })
 }
 
+/// A snapshot for the headless commands: the live inventory of `context` plus the evidence
+/// files in `inputs` (manifests in `inputs` are ignored: the cluster is the inventory). Sync:
+/// runs its own runtime, so it must not be called from inside one (async callers use
+/// [`load_from`] and `snapshot::load`).
+pub fn load_snapshot(
+    context: Option<&str>,
+    inputs: &crate::snapshot::SnapshotInputs,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<crate::snapshot::Snapshot, crate::sources::InputError> {
+    let invalid =
+        |e: ClusterError| crate::sources::InputError::Invalid { path: "cluster".into(), message: e.to_string() };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| crate::sources::InputError::Io { path: "tokio runtime".into(), source })?;
+    let (conn, inventory) = rt
+        .block_on(async {
+            let conn = connect(None, context).await?;
+            let inv = load_from(&conn, None).await?;
+            Ok::<_, ClusterError>((conn, inv))
+        })
+        .map_err(invalid)?;
+    progress("cluster", 0);
+    let evidence = crate::snapshot::SnapshotInputs { manifests: Vec::new(), ..inputs.clone() };
+    let mut snapshot = crate::snapshot::load(&evidence, progress)?;
+    snapshot.label = format!("cluster:{}", conn.context);
+    snapshot.inventory = inventory;
+    Ok(snapshot)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Discovery
 
@@ -348,7 +378,7 @@ impl ApiCatalog {
         let any_verb = verbs.iter().any(|v| v == "*");
         let mut out = BTreeSet::new();
         for r in &self.resources {
-            if !any_group && !groups.iter().any(|g| *g == r.group) {
+            if !any_group && !groups.contains(&r.group) {
                 continue;
             }
             let mut candidates: Vec<(String, &Vec<String>)> = vec![(r.plural.clone(), &r.verbs)];
