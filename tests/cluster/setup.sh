@@ -15,10 +15,17 @@ if [ -x "$bin" ]; then
   echo "$bin"
   exit 0
 fi
+if ! command -v go >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  # Any Go >= 1.21 will do: GOTOOLCHAIN=auto fetches the go.mod toolchain from the module proxy.
+  echo "kube-harness: installing golang-go (apt)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go >&2 || true
+fi
 if ! command -v go >/dev/null 2>&1; then
-  echo "kube-harness: 'go' (>= 1.26) is required to build the test kube-apiserver; install Go from https://go.dev/dl" >&2
+  echo "kube-harness: 'go' (>= 1.21; the go.mod toolchain is fetched automatically) is required to build the test kube-apiserver" >&2
   exit 1
 fi
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 export GOCACHE="$cache/gocache" CGO_ENABLED=0 GOFLAGS=-mod=readonly
 start=$(date +%s)
 echo "kube-harness: building kube-apiserver $(grep -m1 'k8s.io/kubernetes v' "$here/go.mod" | awk '{print $2}') + etcd (first build takes a while)..." >&2
