@@ -107,7 +107,33 @@ impl IngestReport {
 pub fn load(inputs: &SnapshotInputs, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<Snapshot, InputError> {
     let (inventory, manifests) = crate::sources::manifests::load(&inputs.manifests, inputs.strict)?;
     progress("manifests", manifests.bytes);
-    let observed = Observed::default();
-    let report = IngestReport { manifests, ..IngestReport::default() };
+    let mut observed = Observed::default();
+    let mut report = IngestReport { manifests, ..IngestReport::default() };
+    if !inputs.audit_logs.is_empty() {
+        let (api, stats) =
+            crate::sources::audit::ingest(&inputs.audit_logs, &inventory, inputs.strict, &|b| progress("audit", b))?;
+        observed.api = api;
+        report.audit = stats;
+    }
+    if !inputs.flows.is_empty() {
+        let (flows, stats) =
+            crate::sources::hubble::ingest(&inputs.flows, &inventory, inputs.strict, &|b| progress("flows", b))?;
+        observed.flows = flows;
+        report.flows = stats;
+    }
+    if !inputs.provenance.is_empty() {
+        let (runtime, stats) =
+            crate::sources::provenance::ingest(&inputs.provenance, &inventory, inputs.strict, &|b| {
+                progress("provenance", b)
+            })?;
+        observed.runtime = runtime;
+        report.provenance = stats;
+    }
+    if !inputs.metrics.is_empty() {
+        let (metrics, stats) =
+            crate::sources::metrics::ingest(&inputs.metrics, &inventory, inputs.strict, &|b| progress("metrics", b))?;
+        observed.metrics = metrics;
+        report.metrics = stats;
+    }
     Ok(Snapshot { label: inputs.label(), inventory, observed, report })
 }

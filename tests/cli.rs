@@ -92,7 +92,7 @@ fn out_dir_is_written_once_and_never_overwritten_without_force() {
     // Not a TTY and no --force: refuse, name the file, leave it alone.
     let o = kubeguard(&["recommend", "--demo", "--out", out_s]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("report.md already exists"), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("already exists; not overwriting it"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(&report).expect("read"), "my notes");
     let o = kubeguard(&["recommend", "--demo", "--out", out_s, "--force"]);
     assert_eq!(o.status.code(), Some(0));
@@ -135,4 +135,101 @@ fn llm_engine_without_support_is_a_clear_error() {
     let o = kubeguard(&["recommend", "--demo", "--engine", "llm"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("no LLM engine in this build yet"), "{}", text(&o.stderr));
+}
+
+fn json_out(o: &Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("json report")
+}
+
+/// Every recommendation's guard verdict: complete coverage of what was observed.
+fn assert_all_covered(report: &serde_json::Value) -> usize {
+    let recs = report["recommendations"].as_array().expect("recommendations");
+    for r in recs {
+        let v = &r["verdict"];
+        assert_eq!(v["covered"], v["observed"], "{}: {}", r["target"], v);
+        assert_eq!(v["uncovered"].as_array().map(Vec::len), Some(0), "{}", v);
+    }
+    recs.len()
+}
+
+#[test]
+fn roles_created_from_real_audit_logs_cover_every_allowed_request() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let empty = dir.path().to_str().expect("utf8");
+    for (log, events) in [("audit/microk8s-v1.25.log", 2971), ("audit/audit2rbac-demo.log", 37)] {
+        let Some(path) = kubeguard::testsupport::shared_data(log) else { return };
+        let p = path.to_str().expect("utf8");
+        let o = kubeguard(&[
+            "recommend",
+            "--manifests",
+            empty,
+            "--audit-log",
+            p,
+            "--kind",
+            "role",
+            "--task",
+            "create",
+            "--format",
+            "json",
+        ]);
+        let report = json_out(&o);
+        let stderr = text(&o.stderr);
+        assert!(stderr.contains(&format!("audit: 1 file(s), {events} record(s)")), "{stderr}");
+        assert!(stderr.contains(" 0 malformed"), "{stderr}");
+        let n = assert_all_covered(&report);
+        assert!(n > 0, "{log}: no subjects found");
+        assert!(report["summary"]["observed"].as_u64().unwrap_or(0) > 0);
+    }
+}
+
+#[test]
+fn demo_refine_removes_the_planted_over_grants_and_keeps_coverage() {
+    let report =
+        json_out(&kubeguard(&["recommend", "--demo", "--kind", "role", "--task", "refine", "--format", "json"]));
+    assert_all_covered(&report);
+    let recs = report["recommendations"].as_array().expect("recs");
+    let payments =
+        recs.iter().find(|r| r["target"]["scope"]["name"] == "payments").expect("payments has a refine recommendation");
+    let removed: Vec<String> =
+        payments["removed"].as_array().expect("removed").iter().map(|r| r[0].to_string()).collect();
+    assert!(removed.iter().any(|r| r.contains("list core/secrets")), "{removed:?}");
+    // Refine keeps the original names.
+    let names: Vec<&str> =
+        payments["manifests"].as_array().expect("m").iter().filter_map(|m| m["metadata"]["name"].as_str()).collect();
+    assert!(names.contains(&"payments-secrets"), "{names:?}");
+}
+
+#[test]
+fn demo_create_covers_the_cronjob_without_rbac() {
+    let o = kubeguard(&[
+        "recommend",
+        "--demo",
+        "--kind",
+        "role",
+        "--task",
+        "create",
+        "--for",
+        "shop/reports",
+        "--format",
+        "json",
+    ]);
+    let report = json_out(&o);
+    let recs = report["recommendations"].as_array().expect("recs");
+    assert_eq!(recs.len(), 1, "{}", text(&o.stderr));
+    // The CronJob's service account was only ever denied: findings, and nothing granted.
+    assert!(recs[0]["findings"].as_array().is_some_and(|f| !f.is_empty()));
+}
+
+#[test]
+fn verify_on_the_demo_finds_the_planted_risks_and_exits_3() {
+    let o = kubeguard(&["verify", "--demo", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["summary"]["findings_by_severity"]["critical"].as_u64().unwrap_or(0) > 0);
+    // Only critical findings count with --fail-on critical; info never passes.
+    let o = kubeguard(&["verify", "--demo", "--kind", "role", "--fail-on", "critical"]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = kubeguard(&["verify", "--demo", "--kind", "networkpolicy"]);
+    assert_eq!(o.status.code(), Some(0), "nothing to verify for kinds without a guard in this build");
 }

@@ -19,9 +19,9 @@ fn check_current(
     target: &Target,
     current: &[serde_json::Value],
 ) -> Option<crate::guard::GuardOutcome> {
-    let _ = (snapshot, current);
     match target.kind {
-        ResourceKind::Role | ResourceKind::NetworkPolicy | ResourceKind::Deployment => None,
+        ResourceKind::Role => Some(crate::guard::rbac::check(snapshot, target, current, current, false)),
+        ResourceKind::NetworkPolicy | ResourceKind::Deployment => None,
     }
 }
 

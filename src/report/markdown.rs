@@ -126,6 +126,6 @@ mod tests {
             "| 0 | `rules[1]` | get configmaps catalog-overrides | 12 | 2026-03-02T09:00:00Z | 2026-03-02T10:00:00Z |"
         ));
         assert!(md.contains("| critical | create core/pods/exec in shop |"));
-        assert!(md.contains("```yaml\n# kubeguard: refine role"));
+        assert!(md.contains("```yaml\n---\n# kubeguard: refine role"));
     }
 }

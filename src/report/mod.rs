@@ -67,10 +67,10 @@ pub fn comments_for(rec: &Recommendation, manifest: usize) -> yaml::Comments {
 /// One recommendation as a YAML stream: a header comment, then every manifest as its own
 /// document with evidence comments beside rules/peers/fields.
 pub fn recommendation_yaml(rec: &Recommendation) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("# kubeguard: {} (engine: {})\n", rec.target, rec.engine));
+    let mut header = String::new();
+    header.push_str(&format!("# kubeguard: {} (engine: {})\n", rec.target, rec.engine));
     let v = &rec.verdict;
-    out.push_str(&format!(
+    header.push_str(&format!(
         "# guard: {}/{} observed covered, {} uncovered, {} excess, {} risk finding(s)\n",
         v.covered,
         v.observed,
@@ -79,10 +79,10 @@ pub fn recommendation_yaml(rec: &Recommendation) -> String {
         v.risks.len()
     ));
     for (what, severity) in &rec.removed {
-        out.push_str(&format!("# removed ({severity}): {}\n", what.replace('\n', " ")));
+        header.push_str(&format!("# removed ({severity}): {}\n", what.replace('\n', " ")));
     }
     for f in &rec.findings {
-        out.push_str(&format!(
+        header.push_str(&format!(
             "# finding {} ({}): {}: {}\n",
             f.rule_id,
             f.severity,
@@ -90,11 +90,16 @@ pub fn recommendation_yaml(rec: &Recommendation) -> String {
             f.message.replace('\n', " ")
         ));
     }
+    // The header travels inside the recommendation's first document.
+    let mut out = String::from("---\n");
+    out.push_str(&header);
     if rec.manifests.is_empty() {
         out.push_str("# no manifest: nothing observed needs one\n");
     }
     for (i, m) in rec.manifests.iter().enumerate() {
-        out.push_str("---\n");
+        if i > 0 {
+            out.push_str("---\n");
+        }
         out.push_str(&yaml::to_yaml(m, &comments_for(rec, i)));
     }
     out
@@ -252,7 +257,9 @@ mod tests {
     fn yaml_stream_has_evidence_beside_rules_and_reparses() {
         let rec = fixtures::rec();
         let text = recommendation_yaml(&rec);
-        assert!(text.starts_with("# kubeguard: refine role for ServiceAccount shop/catalog (engine: deterministic)\n"));
+        assert!(
+            text.starts_with("---\n# kubeguard: refine role for ServiceAccount shop/catalog (engine: deterministic)\n")
+        );
         assert!(text.contains("# removed (critical): create core/pods/exec in shop\n"));
         assert!(text.contains("rules:\n# evidence: list,watch configmaps in shop (9x, first 2026-03-02T09:00:00Z, last 2026-03-02T10:00:00Z)\n- apiGroups:"), "{text}");
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("parses");

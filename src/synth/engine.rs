@@ -15,11 +15,10 @@ use crate::snapshot::Snapshot;
 /// Every target of `kind` for `task` in the snapshot, in a deterministic order.
 pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
     let mut out = match kind {
-        ResourceKind::Role => Vec::new(),
-        ResourceKind::NetworkPolicy => Vec::new(),
-        ResourceKind::Deployment => Vec::new(),
+        ResourceKind::Role => super::rbac::targets(snapshot, task),
+        ResourceKind::NetworkPolicy => super::netpol::targets(snapshot, task),
+        ResourceKind::Deployment => super::deploy::targets(snapshot, task),
     };
-    let _ = (snapshot, task);
     out.sort();
     out.dedup();
     out
@@ -27,8 +26,11 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
 
 /// The deterministic, guarded recommendation for one target.
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
-    let _ = snapshot;
-    Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind)))
+    match target.kind {
+        ResourceKind::Role => super::rbac::recommend(snapshot, target),
+        ResourceKind::NetworkPolicy => super::netpol::recommend(snapshot, target),
+        ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
+    }
 }
 
 /// Step names of the deterministic plan.
