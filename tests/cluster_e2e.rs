@@ -164,7 +164,7 @@ fn simulations() -> Vec<((&'static str, &'static str), Vec<Call>)> {
                 call("GET", "/api/v1/namespaces/ops/pods", None),
                 call("GET", "/api/v1/namespaces/ops/configmaps/report-settings", None),
                 call("GET", "/api/v1/namespaces/ops/services?watch=1&timeoutSeconds=1", None),
-                call("GET", "/api/v1/namespaces/ops/secrets", None),
+                call("GET", "/api/v1/namespaces/shop/pods", None),
             ],
         ),
     ]
@@ -358,7 +358,7 @@ fn probes(catalog: &ApiCatalog) -> Vec<ApiRequest> {
                 for ns in scopes {
                     let mut names = vec![""];
                     if !sub.is_empty() || ["get", "update", "patch", "delete"].contains(&verb.as_str()) {
-                        names = vec!["orders-db", "orders-worker"];
+                        names = vec![if r.plural == "secrets" { "orders-db" } else { "orders-worker" }];
                     }
                     for name in names {
                         out.insert(ApiRequest::resource(verb, &r.group, &r.plural, sub, ns, name));
