@@ -46,15 +46,19 @@ pub fn kubernetes_guard() -> GuardFn {
     })
 }
 
-/// Dispatch to `guard::rbac|netpol|deploy::check`.
+/// Dispatch to `guard::rbac|netpol|deploy::check`. Kinds whose guard is not in this build
+/// fail closed.
 fn dispatch_guard(
-    _snapshot: &Snapshot,
+    snapshot: &Snapshot,
     target: &Target,
-    _proposal: &[Value],
-    _original: &[Value],
-    _repair: bool,
+    proposal: &[Value],
+    original: &[Value],
+    repair: bool,
 ) -> Result<GuardOutcome, String> {
-    Err(format!("the {} guard is not part of this build; refusing unguarded model output", target.kind))
+    match target.kind {
+        crate::model::ResourceKind::Role => Ok(crate::guard::rbac::check(snapshot, target, proposal, original, repair)),
+        _ => Err(format!("the {} guard is not part of this build; refusing unguarded model output", target.kind)),
+    }
 }
 
 /// Engine knobs (resolved from config + flags).

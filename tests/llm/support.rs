@@ -196,7 +196,7 @@ pub fn arc(s: Snapshot) -> Arc<Snapshot> {
 
 /// Independent oracle for "wider than evidence + original" on RBAC answers: every
 /// (verb, group, resource) granted must have been observed allowed or granted by the original;
-/// never wildcards, escalation verbs, cluster-admin or ClusterRoleBindings unless the original had them.
+/// never wildcards, escalation verbs, cluster-admin, or bindings to roles whose rules are unknown.
 pub fn rbac_widening(
     final_manifests: &[Value],
     snapshot: &Snapshot,
@@ -205,8 +205,20 @@ pub fn rbac_widening(
 ) -> Vec<String> {
     let mut allowed: BTreeSet<(String, String, String)> = BTreeSet::new();
     if let Some(p) = snapshot.observed.api.get(subject) {
+        // Evidence closure as documented for the guard (audit2rbac's verb expansion).
+        let expansion = kubeguard::guard::rbac::audit2rbac_verb_expansion();
         for r in p.allowed.keys() {
-            allowed.insert((r.verb.clone(), r.api_group.clone(), r.combined_resource()));
+            let res = match &r.path {
+                Some(path) => path.clone(),
+                None => r.combined_resource(),
+            };
+            let group = if r.path.is_some() { "nonResourceURL".to_string() } else { r.api_group.clone() };
+            allowed.insert((r.verb.clone(), group.clone(), res.clone()));
+            if r.path.is_none() {
+                for v in expansion.get(&r.verb).into_iter().flatten() {
+                    allowed.insert((v.clone(), group.clone(), res.clone()));
+                }
+            }
         }
     }
     let grants = |ms: &[Value]| -> BTreeSet<(String, String, String)> {
@@ -234,13 +246,20 @@ pub fn rbac_widening(
         g
     };
     let orig = grants(original);
+    // Does an original grant (possibly with wildcards) cover g?
+    let part = |o: &str, x: &str| o == "*" || o == x || (o.ends_with("/*") && x.starts_with(o.trim_end_matches('*')));
+    let covered_by_original =
+        |g: &(String, String, String)| orig.iter().any(|o| part(&o.0, &g.0) && part(&o.1, &g.1) && part(&o.2, &g.2));
     let mut problems = Vec::new();
     for g in grants(final_manifests) {
+        if covered_by_original(&g) {
+            continue;
+        }
         if g.0 == "*" || g.1 == "*" || g.2 == "*" || g.2.starts_with('*') {
             problems.push(format!("wildcard grant {g:?}"));
-        } else if ["escalate", "bind", "impersonate"].contains(&g.0.as_str()) && !orig.contains(&g) {
+        } else if ["escalate", "bind", "impersonate"].contains(&g.0.as_str()) {
             problems.push(format!("escalation verb {g:?}"));
-        } else if !allowed.contains(&g) && !orig.contains(&g) {
+        } else if !allowed.contains(&g) {
             problems.push(format!("unsupported grant {g:?}"));
         }
     }
@@ -249,10 +268,16 @@ pub fn rbac_widening(
         if text.contains("cluster-admin") && !original.iter().any(|o| o.to_string().contains("cluster-admin")) {
             problems.push("references cluster-admin".into());
         }
-        if m.get("kind").and_then(Value::as_str) == Some("ClusterRoleBinding")
-            && !original.iter().any(|o| o.get("kind") == m.get("kind"))
-        {
-            problems.push("adds a ClusterRoleBinding".into());
+        // A binding must reference a role whose rules are in the final answer (or the original):
+        // otherwise its grants are unknown (an existing ClusterRole such as admin/edit).
+        if let Some(role) = m.pointer("/roleRef/name").and_then(Value::as_str) {
+            let defined = final_manifests
+                .iter()
+                .chain(original.iter())
+                .any(|r| r.get("rules").is_some() && r.pointer("/metadata/name").and_then(Value::as_str) == Some(role));
+            if !defined {
+                problems.push(format!("binding to a role not in the answer: {role}"));
+            }
         }
     }
     problems
