@@ -466,6 +466,28 @@ impl LlmEngine {
                 (ctx.original.clone(), Vec::new())
             }
         };
+        // A chain answers for one target: RBAC objects about anyone else are dropped before the
+        // guard sees them (the guard judges the target's access only).
+        let proposal = match (&target.kind, rbac_subject(&snapshot, &target)) {
+            (crate::model::ResourceKind::Role, Some(subject)) => {
+                let (kept, dropped) = scope_rbac(&proposal, &subject);
+                for d in &dropped {
+                    progress.send(ProgressEvent::Note {
+                        target: target.clone(),
+                        index: guard_index,
+                        text: format!("scope: {d}"),
+                    });
+                    findings.push(Finding {
+                        rule_id: "KG-LLM-OUT-OF-SCOPE".into(),
+                        severity: Severity::Medium,
+                        subject: target.to_string(),
+                        message: d.clone(),
+                    });
+                }
+                kept
+            }
+            _ => proposal,
+        };
         let outcome = match (self.guard)(&snapshot, &target, &proposal, &ctx.original, self.options.strip_unsupported) {
             Ok(o) => o,
             Err(e) => {
@@ -506,6 +528,89 @@ impl LlmEngine {
         };
         Ok((rec, stats))
     }
+}
+
+/// The RBAC subject a Role target is about.
+fn rbac_subject(snapshot: &Snapshot, target: &Target) -> Option<crate::model::Subject> {
+    match &target.scope {
+        crate::model::TargetScope::Subject(s) => Some(s.clone()),
+        crate::model::TargetScope::Workload(w) => {
+            snapshot.inventory.workload(w).map(|wl| crate::model::Subject::ServiceAccount {
+                namespace: wl.id.namespace.clone(),
+                name: wl.service_account.clone(),
+            })
+        }
+    }
+}
+
+fn names_subject(entry: &Value, binding_ns: &str, subject: &crate::model::Subject) -> bool {
+    use crate::model::Subject;
+    let kind = entry.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+    match subject {
+        Subject::ServiceAccount { namespace, name: n } => {
+            let ns = entry.get("namespace").and_then(Value::as_str).unwrap_or(binding_ns);
+            kind == "ServiceAccount" && name == n && ns == namespace
+        }
+        Subject::User { name: n } => kind == "User" && name == n,
+        Subject::Group { name: n } => kind == "Group" && name == n,
+    }
+}
+
+/// Keep only what concerns `subject`: bindings narrowed to its subject entries (dropped when
+/// none remain), roles only when a kept binding references them. Returns (kept, dropped lines).
+pub fn scope_rbac(proposal: &[Value], subject: &crate::model::Subject) -> (Vec<Value>, Vec<String>) {
+    let mut dropped = Vec::new();
+    let mut bindings = Vec::new();
+    let label = |m: &Value| {
+        format!(
+            "{} {}",
+            m.get("kind").and_then(Value::as_str).unwrap_or("?"),
+            m.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")
+        )
+    };
+    for m in proposal {
+        let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind != "RoleBinding" && kind != "ClusterRoleBinding" {
+            continue;
+        }
+        let ns = m.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let subjects: Vec<Value> = m.get("subjects").and_then(Value::as_array).cloned().unwrap_or_default();
+        let (mine, others): (Vec<Value>, Vec<Value>) =
+            subjects.into_iter().partition(|e| names_subject(e, ns, subject));
+        if mine.is_empty() {
+            dropped.push(format!("removed {} (binds nobody this chain is about)", label(m)));
+            continue;
+        }
+        let mut b = m.clone();
+        if !others.is_empty() {
+            dropped.push(format!("removed {} other subject(s) from {}", others.len(), label(m)));
+            b["subjects"] = Value::Array(mine);
+        }
+        bindings.push(b);
+    }
+    let referenced = |role: &Value| {
+        let kind = role.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = role.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let ns = role.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        bindings.iter().any(|b| {
+            b.pointer("/roleRef/kind").and_then(Value::as_str) == Some(kind)
+                && b.pointer("/roleRef/name").and_then(Value::as_str) == Some(name)
+                && (kind == "ClusterRole"
+                    || b.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("") == ns)
+        })
+    };
+    let mut kept = Vec::new();
+    for m in proposal {
+        match m.get("kind").and_then(Value::as_str).unwrap_or("") {
+            "Role" | "ClusterRole" if referenced(m) => kept.push(m.clone()),
+            "Role" | "ClusterRole" => dropped.push(format!("removed {} (not bound to this subject)", label(m))),
+            "RoleBinding" | "ClusterRoleBinding" => {}
+            _ => dropped.push(format!("removed {} (not an RBAC object)", label(m))),
+        }
+    }
+    kept.extend(bindings);
+    (kept, dropped)
 }
 
 fn repair_prompt(errors: &[String]) -> String {
@@ -814,6 +919,23 @@ pub fn select_engine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rbac_answers_are_scoped_to_the_target_subject() {
+        let me = crate::model::Subject::ServiceAccount { namespace: "shop".into(), name: "api".into() };
+        let sa = |n: &str| json!({"kind": "ServiceAccount", "name": n, "namespace": "shop"});
+        let proposal = vec![
+            json!({"kind": "Role", "metadata": {"name": "mine", "namespace": "shop"}, "rules": []}),
+            json!({"kind": "RoleBinding", "metadata": {"name": "mine", "namespace": "shop"}, "roleRef": {"kind": "Role", "name": "mine"}, "subjects": [sa("api"), sa("other")]}),
+            json!({"kind": "ClusterRole", "metadata": {"name": "theirs"}, "rules": [{"verbs": ["*"]}]}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "theirs"}, "roleRef": {"kind": "ClusterRole", "name": "theirs"}, "subjects": [sa("other")]}),
+            json!({"kind": "Role", "metadata": {"name": "mine", "namespace": "elsewhere"}, "rules": []}),
+        ];
+        let (kept, dropped) = scope_rbac(&proposal, &me);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1]["subjects"], json!([sa("api")]));
+        assert_eq!(dropped.len(), 4, "{dropped:?}");
+    }
 
     #[test]
     fn atomic_units_expand_rules() {
