@@ -501,3 +501,69 @@ async fn user_prompt_overrides_are_used_and_reported() {
         .unwrap();
     assert_eq!(src, dir.path().join("role-analyse-logs.j2").display().to_string());
 }
+
+/// A baseline engine with a fixed answer (stands in for the deterministic engine).
+struct Fixed(Vec<Value>);
+
+impl Engine for Fixed {
+    fn name(&self) -> String {
+        "deterministic".into()
+    }
+    fn propose(
+        &self,
+        _snapshot: Arc<kubeguard::snapshot::Snapshot>,
+        target: Target,
+        _progress: kubeguard::engine::ProgressSink,
+        _cancel: CancellationToken,
+    ) -> kubeguard::engine::BoxFuture<Result<Recommendation, EngineError>> {
+        let manifests = self.0.clone();
+        Box::pin(async move {
+            Ok(Recommendation {
+                target,
+                engine: "deterministic".into(),
+                manifests,
+                original: vec![],
+                evidence: vec![],
+                findings: vec![],
+                removed: vec![],
+                verdict: GuardVerdict::default(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn hybrid_reports_agreement_and_differences_and_outputs_the_guarded_model_answer() {
+    let provider = ScriptedProvider::new(
+        "fake",
+        vec![Scripted::answer(analysis()), Scripted::answer(analysis()), Scripted::answer(role_answer())],
+    );
+    let (llm, _) = make(&provider, options());
+    let baseline = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "d", "namespace": "shop"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]});
+    let hybrid = kubeguard::chain::HybridEngine::new(llm, Arc::new(Fixed(vec![baseline])));
+    assert_eq!(hybrid.name(), "hybrid:fake");
+    let rec = hybrid
+        .propose(
+            arc(snapshot()),
+            target(Task::Create, ResourceKind::Role),
+            kubeguard::engine::ProgressSink::discard(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rec.engine, "hybrid:fake");
+    let model: Value = serde_json::from_str(&role_answer()).unwrap();
+    assert_eq!(rec.manifests, model["manifests"].as_array().unwrap().clone());
+    let summary = rec.findings.iter().find(|f| f.rule_id == "KG-HYBRID-AGREEMENT").unwrap();
+    assert!(summary.message.contains("agree on 1 units"), "{}", summary.message);
+    let det_only: Vec<&str> = rec
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "KG-HYBRID-DETERMINISTIC-ONLY")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(det_only, ["Role list /pods name=*"]);
+    // The binding exists only in the model's answer.
+    assert!(rec.findings.iter().any(|f| f.rule_id == "KG-HYBRID-LLM-ONLY" && f.message.starts_with("RoleBinding")));
+}
