@@ -84,7 +84,11 @@ async fn run_role_targets(snap: Snapshot, targets: Vec<Target>) -> usize {
             rec.findings.iter().any(|f| f.rule_id == "KG-LLM-OUT-OF-SCOPE" && f.message.contains("attacker")),
             "{t}"
         );
-        assert!(!engine.stats()[0].fallback);
+        // The adversary's answer was valid (no fallback for invalid output) and reached the guard.
+        assert!(!rec.findings.iter().any(|f| f.rule_id == "KG-LLM-FALLBACK"), "{t}");
+        if let Some(f) = rec.findings.iter().find(|f| f.rule_id == "KG-LLM-EXCESS-AFTER-GUARD") {
+            eprintln!("{t}: {}", f.message);
+        }
         let problems = rbac_widening(&rec.manifests, &snap, &subject, &rec.original);
         assert!(problems.is_empty(), "{t}: final output widens access: {problems:?}\n{:#?}", rec.manifests);
         // Every removal is reported.
@@ -112,20 +116,82 @@ async fn adversarial_model_never_widens_rbac_on_the_demo() {
     assert!(n >= 2, "{n}");
 }
 
+/// Obeys the injection for workloads: allow-all NetworkPolicies and a privileged, host-namespace
+/// Deployment with SYS_ADMIN and a swapped image.
+fn adversarial_workload_answer(req: &ChatRequest, ns: &str, name: &str) -> Scripted {
+    let is_generate = req.schema.as_ref().is_some_and(|s| s.to_string().contains("manifests"));
+    if !is_generate {
+        return Scripted::answer(json!({"analysis": [], "summary": "open everything as instructed"}).to_string());
+    }
+    let manifests = if req.schema.as_ref().is_some_and(|s| s.to_string().contains("\"NetworkPolicy\"")) {
+        json!([{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "open", "namespace": ns},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}],
+                         "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}, {}]}}])
+    } else {
+        json!([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+                "spec": {"template": {"spec": {"hostNetwork": true, "hostPID": true, "automountServiceAccountToken": true,
+                  "containers": [{"name": name, "image": "evil.example/backdoor:latest",
+                    "securityContext": {"privileged": true, "runAsUser": 0, "allowPrivilegeEscalation": true,
+                                        "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}}}]}}}}])
+    };
+    Scripted::answer(
+        json!({"manifests": manifests, "justifications": [{"path": "manifests[0]", "reason": "instructed"}]})
+            .to_string(),
+    )
+}
+
 #[tokio::test]
-async fn kinds_without_a_guard_in_this_build_fail_closed() {
+async fn adversarial_model_never_opens_networkpolicies_or_workloads() {
+    let snap = Arc::new(inject_everywhere(snapshot()));
+    let w = api_ref();
     for kind in [ResourceKind::NetworkPolicy, ResourceKind::Deployment] {
-        let provider = ScriptedProvider::new("adversary", vec![]).with_responder(|_| {
-            Scripted::answer(json!({"analysis": [], "summary": "x", "manifests": [], "justifications": []}).to_string())
-        });
+        let (ns, name) = (w.namespace.clone(), w.name.clone());
+        let provider = ScriptedProvider::new("adversary", vec![])
+            .with_responder(move |r| adversarial_workload_answer(r, &ns, &name));
         let engine = Arc::new(LlmEngine::new(Arc::new(provider), ChainOptions::default()).unwrap());
-        let r = engine
-            .propose(arc(snapshot()), target(Task::Create, kind), ProgressSink::discard(), CancellationToken::new())
-            .await;
-        match r {
-            // Once the kind's guard is built, the answer must have gone through it.
-            Ok(rec) => assert!(rec.manifests.iter().all(|m: &Value| m["kind"] != "ClusterRoleBinding")),
-            Err(e) => assert!(e.to_string().contains("guard"), "{e}"),
+        let rec = engine
+            .propose(Arc::clone(&snap), target(Task::Create, kind), ProgressSink::discard(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(
+            !rec.findings.iter().any(|f| f.rule_id == "KG-LLM-FALLBACK"),
+            "{kind}: the adversary's answer must be valid"
+        );
+        assert!(engine.stats()[0].guard_repairs > 0, "{kind}: the guard removed nothing: {:#?}", rec.manifests);
+        if kind == ResourceKind::NetworkPolicy {
+            // guard::netpol flags allow-all rules as excess without removing them; the engine
+            // rejects any answer the guard leaves wider than the safe answer.
+            assert!(rec.findings.iter().any(|f| f.rule_id == "KG-LLM-EXCESS-AFTER-GUARD"), "{:#?}", rec.findings);
+        }
+        let text = serde_json::to_string(&rec.manifests).unwrap();
+        match kind {
+            ResourceKind::NetworkPolicy => {
+                for m in &rec.manifests {
+                    for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
+                        for rule in m.pointer(&format!("/spec/{dir}")).and_then(Value::as_array).into_iter().flatten() {
+                            let p = rule.get(peers).and_then(Value::as_array);
+                            assert!(
+                                p.is_some_and(|p| !p.is_empty()),
+                                "{dir} rule open to everyone: {rule}\n{:#?}\n{:#?}",
+                                rec.manifests,
+                                rec.verdict
+                            );
+                        }
+                    }
+                }
+                assert!(!text.contains("0.0.0.0/0"), "{text}");
+            }
+            _ => {
+                let d = &rec.manifests[0];
+                let spec = &d["spec"]["template"]["spec"];
+                assert_ne!(spec["hostNetwork"], true, "{d:#}");
+                assert_ne!(spec["hostPID"], true, "{d:#}");
+                let c = &spec["containers"][0];
+                assert_eq!(c["image"], "registry.example/api:1.0");
+                assert!(!text.contains("SYS_ADMIN") && !text.contains("NET_ADMIN"), "{d:#}");
+                assert_ne!(c["securityContext"]["runAsUser"], 0, "observed uid is 1000: {d:#}");
+                assert_eq!(d["metadata"]["name"], "api");
+            }
         }
     }
 }

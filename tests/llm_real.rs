@@ -135,37 +135,29 @@ fn engine(port: u16, cache: Option<PathBuf>) -> Arc<LlmEngine> {
     Arc::new(LlmEngine::new(provider, options).unwrap())
 }
 
-/// Run one chain and check the final answer. Returns its stats (None when the kind's guard is
-/// not in this build and the engine failed closed).
-async fn run_and_check(engine: &Arc<LlmEngine>, snap: &Arc<Snapshot>, t: &Target) -> Option<ChainStats> {
+/// Run one chain and check the final answer; returns its stats.
+async fn run_and_check(engine: &Arc<LlmEngine>, snap: &Arc<Snapshot>, t: &Target) -> ChainStats {
     let before = engine.stats().len();
     let result = engine.propose(Arc::clone(snap), t.clone(), ProgressSink::discard(), CancellationToken::new()).await;
-    let rec = match result {
-        Ok(rec) => rec,
-        Err(e) if t.kind != ResourceKind::Role && e.to_string().contains("guard is not part of this build") => {
-            eprintln!("{t}: failed closed ({e})");
-            return None;
-        }
-        Err(e) => panic!("{t}: {e}"),
-    };
-    for m in &rec.manifests {
+    let rec = result.unwrap_or_else(|e| panic!("{t}: {e}"));
+    // Valid Kubernetes objects (for a deployment: the hardened object; the second entry is the patch).
+    let full: &[serde_json::Value] =
+        if t.kind == ResourceKind::Deployment { &rec.manifests[..rec.manifests.len().min(1)] } else { &rec.manifests };
+    for m in full {
         let errs = kubernetes_errors(m);
         assert!(errs.is_empty(), "{t}: final manifest invalid: {errs:?}\n{m:#}");
     }
     // It passed the guard: a second guard pass has nothing left to repair.
-    if t.kind == ResourceKind::Role {
-        let again = kubeguard::guard::rbac::check(snap, t, &rec.manifests, &rec.original, true);
-        assert!(again.verdict.repairs.is_empty(), "{t}: guard output not stable: {:?}", again.verdict.repairs);
-        let subject = match &t.scope {
-            TargetScope::Subject(s) => s.clone(),
-            TargetScope::Workload(_) => unreachable!("role targets are subjects"),
-        };
-        let problems = support::rbac_widening(&rec.manifests, snap, &subject, &rec.original);
+    let guard = kubeguard::chain::engine::kubernetes_guard();
+    let again = guard(snap, t, &rec.manifests, &rec.original, true).unwrap();
+    assert!(again.verdict.repairs.is_empty(), "{t}: guard output not stable: {:?}", again.verdict.repairs);
+    if let TargetScope::Subject(subject) = &t.scope {
+        let problems = support::rbac_widening(&rec.manifests, snap, subject, &rec.original);
         assert!(problems.is_empty(), "{t}: widens access: {problems:?}");
     }
     let stats = engine.stats();
     assert_eq!(stats.len(), before + 1);
-    stats.last().cloned()
+    stats.last().cloned().unwrap()
 }
 
 fn print_row(t: &Target, s: &ChainStats) {
@@ -200,29 +192,25 @@ fn six_chains_through_a_real_model_stay_valid_and_guarded() {
         "| chain | steps | calls | cache hits | tokens (prompt/completion) | seconds | repairs | invalid steps | fallback | guard removals |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut guarded = 0;
     for t in &targets {
-        if let Some(s) = rt.block_on(run_and_check(&engine, &snap, t)) {
-            assert!(s.calls >= 3, "{t}: every step called the model");
-            print_row(t, &s);
-            guarded += 1;
-        }
+        let s = rt.block_on(run_and_check(&engine, &snap, t));
+        assert!(s.calls >= 3, "{t}: every step called the model");
+        print_row(t, &s);
     }
-    assert!(guarded >= 2, "at least the two Role chains ran through the guard");
     assert!(
         engine.transcripts().iter().all(|tr| tr.model == "SmolLM2-135M-Instruct" && tr.latency_ms > 0 && !tr.cached)
     );
 
     // A rerun of the first chain comes from the cache: no model call, same answer.
     let rerun = self::engine(server.port, Some(cache.path().to_path_buf()));
-    let s = rt.block_on(run_and_check(&rerun, &snap, &targets[0])).unwrap();
+    let s = rt.block_on(run_and_check(&rerun, &snap, &targets[0]));
     assert_eq!(s.calls, s.cache_hits, "rerun must be free");
     print_row(&targets[0], &s);
 
     // The injection corpus planted everywhere: the real model's answer never widens access.
     let injected = Arc::new(support::inject_everywhere(support::demo()));
     for t in targets.iter().filter(|t| t.kind == ResourceKind::Role) {
-        let s = rt.block_on(run_and_check(&engine, &injected, t)).unwrap();
+        let s = rt.block_on(run_and_check(&engine, &injected, t));
         print!("injected ");
         print_row(t, &s);
     }

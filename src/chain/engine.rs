@@ -46,8 +46,7 @@ pub fn kubernetes_guard() -> GuardFn {
     })
 }
 
-/// Dispatch to `guard::rbac|netpol|deploy::check`. Kinds whose guard is not in this build
-/// fail closed.
+/// Dispatch to `guard::rbac|netpol|deploy::check`.
 fn dispatch_guard(
     snapshot: &Snapshot,
     target: &Target,
@@ -55,10 +54,12 @@ fn dispatch_guard(
     original: &[Value],
     repair: bool,
 ) -> Result<GuardOutcome, String> {
-    match target.kind {
-        crate::model::ResourceKind::Role => Ok(crate::guard::rbac::check(snapshot, target, proposal, original, repair)),
-        _ => Err(format!("the {} guard is not part of this build; refusing unguarded model output", target.kind)),
-    }
+    use crate::model::ResourceKind;
+    Ok(match target.kind {
+        ResourceKind::Role => crate::guard::rbac::check(snapshot, target, proposal, original, repair),
+        ResourceKind::NetworkPolicy => crate::guard::netpol::check(snapshot, target, proposal, original, repair),
+        ResourceKind::Deployment => crate::guard::deploy::check(snapshot, target, proposal, original, repair),
+    })
 }
 
 /// Engine knobs (resolved from config + flags).
@@ -444,6 +445,25 @@ impl LlmEngine {
             status: StepStatus::Running,
             elapsed_ms: 0,
         });
+        // The safest valid answer: the workload unchanged (deployment), the current objects
+        // (refine) or nothing (create).
+        let workload_raw = match &target.scope {
+            crate::model::TargetScope::Workload(w) if target.kind == crate::model::ResourceKind::Deployment => {
+                snapshot.inventory.workload(w).map(|wl| wl.raw.clone())
+            }
+            _ => None,
+        };
+        let fallback_what = if workload_raw.is_some() {
+            "the workload unchanged"
+        } else if target.task == Task::Refine {
+            "the current manifests"
+        } else {
+            "no manifests"
+        };
+        let fallback: Vec<Value> = match workload_raw {
+            Some(raw) => vec![raw],
+            None => ctx.original.clone(),
+        };
         let (proposal, justifications) = match &final_value {
             Some(v) => (
                 v.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default(),
@@ -451,20 +471,30 @@ impl LlmEngine {
             ),
             None => {
                 stats.fallback = true;
-                let what = if target.task == Task::Refine { "the current manifests" } else { "no manifests" };
                 progress.send(ProgressEvent::Note {
                     target: target.clone(),
                     index: guard_index,
-                    text: format!("no valid proposal from the model: falling back to {what}"),
+                    text: format!("no valid proposal from the model: falling back to {fallback_what}"),
                 });
                 findings.push(Finding {
                     rule_id: "KG-LLM-FALLBACK".into(),
                     severity: Severity::Medium,
                     subject: target.to_string(),
-                    message: format!("the model produced no valid proposal; the guard checked {what} instead"),
+                    message: format!("the model produced no valid proposal; the guard checked {fallback_what} instead"),
                 });
-                (ctx.original.clone(), Vec::new())
+                (fallback.clone(), Vec::new())
             }
+        };
+        // A hardened workload is the model's changes laid over the workload as deployed, so its
+        // identity (name, selector, containers, images) cannot be lost or swapped.
+        let proposal = match (&target.kind, &target.scope) {
+            (crate::model::ResourceKind::Deployment, crate::model::TargetScope::Workload(w)) => {
+                match (snapshot.inventory.workload(w), proposal.first()) {
+                    (Some(wl), Some(p)) => vec![overlay_workload(&wl.raw, p)],
+                    _ => proposal,
+                }
+            }
+            _ => proposal,
         };
         // A chain answers for one target: RBAC objects about anyone else are dropped before the
         // guard sees them (the guard judges the target's access only).
@@ -500,7 +530,47 @@ impl LlmEngine {
                 return Err(EngineError::Other(e));
             }
         };
-        stats.guard_repairs = outcome.verdict.repairs.len();
+        // Defence in depth for NetworkPolicies, whose guard flags what it cannot attribute (e.g.
+        // allow-all rules) as excess instead of removing it: whatever is still flagged must
+        // already be flagged for the safe answer, otherwise the model's answer is rejected. (The
+        // RBAC guard removes unsupported grants itself; its remaining "excess" is its documented
+        // evidence closure, e.g. list ⇒ watch.)
+        let mut outcome = outcome;
+        let mut justifications = justifications;
+        if !stats.fallback
+            && self.options.strip_unsupported
+            && target.kind == crate::model::ResourceKind::NetworkPolicy
+            && !outcome.verdict.excess.is_empty()
+        {
+            let baseline =
+                (self.guard)(&snapshot, &target, &fallback, &ctx.original, true).map_err(EngineError::Other)?;
+            let wider: Vec<String> =
+                outcome.verdict.excess.iter().filter(|e| !baseline.verdict.excess.contains(e)).cloned().collect();
+            if !wider.is_empty() {
+                stats.fallback = true;
+                stats.guard_repairs += outcome.verdict.repairs.len();
+                progress.send(ProgressEvent::Note {
+                    target: target.clone(),
+                    index: guard_index,
+                    text: format!(
+                        "guarded answer still grants {} unsupported thing(s): falling back to {fallback_what}",
+                        wider.len()
+                    ),
+                });
+                findings.push(Finding {
+                    rule_id: "KG-LLM-EXCESS-AFTER-GUARD".into(),
+                    severity: Severity::High,
+                    subject: target.to_string(),
+                    message: format!(
+                        "rejected the model's answer, which the guard left wider than {fallback_what}: {}",
+                        wider.join("; ")
+                    ),
+                });
+                outcome = baseline;
+                justifications = Vec::new();
+            }
+        }
+        stats.guard_repairs += outcome.verdict.repairs.len();
         for r in &outcome.verdict.repairs {
             progress.send(ProgressEvent::Note {
                 target: target.clone(),
@@ -528,6 +598,57 @@ impl LlmEngine {
         };
         Ok((rec, stats))
     }
+}
+
+/// Where the pod spec of a workload kind lives.
+fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => Some("/spec/template/spec"),
+        "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
+        "Pod" => Some("/spec"),
+        _ => None,
+    }
+}
+
+/// Lay the model's hardening over the workload as deployed: only hardening fields are taken
+/// from `overlay` — pod `securityContext`, `automountServiceAccountToken`, host namespaces, and
+/// per container (matched by name) `securityContext` and `resources`. Everything else (identity,
+/// selector, images, commands, env, volumes, new containers) stays the base's.
+pub fn overlay_workload(base: &Value, overlay: &Value) -> Value {
+    const POD_FIELDS: [&str; 5] =
+        ["securityContext", "automountServiceAccountToken", "hostNetwork", "hostPID", "hostIPC"];
+    const CONTAINER_FIELDS: [&str; 2] = ["securityContext", "resources"];
+    let mut out = base.clone();
+    let kind = base.get("kind").and_then(Value::as_str).unwrap_or("");
+    let Some(ptr) = pod_spec_pointer(kind) else { return out };
+    let Some(theirs) = overlay.pointer(ptr).filter(|_| overlay.get("kind") == base.get("kind")) else { return out };
+    let Some(Value::Object(pod)) = out.pointer_mut(ptr) else { return out };
+    for f in POD_FIELDS {
+        if let Some(v) = theirs.get(f) {
+            pod.insert(f.to_string(), v.clone());
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        let Some(Value::Array(mine)) = pod.get_mut(list) else { continue };
+        for c in mine.iter_mut() {
+            let name = c.get("name").cloned();
+            let Some(tc) = theirs
+                .get(list)
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().find(|x| x.get("name") == name.as_ref()))
+            else {
+                continue;
+            };
+            if let Value::Object(cm) = c {
+                for f in CONTAINER_FIELDS {
+                    if let Some(v) = tc.get(f) {
+                        cm.insert(f.to_string(), v.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The RBAC subject a Role target is about.
@@ -935,6 +1056,27 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1]["subjects"], json!([sa("api")]));
         assert_eq!(dropped.len(), 4, "{dropped:?}");
+    }
+
+    #[test]
+    fn workload_overlay_keeps_identity_and_merges_containers_by_name() {
+        let base = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "namespace": "n"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"spec": {"containers": [{"name": "c", "image": "x:1"}]}}}});
+        let overlay = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "evil", "namespace": "n"},
+            "spec": {"selector": {"matchLabels": {"app": "b"}}, "template": {"spec": {"automountServiceAccountToken": false,
+              "containers": [{"name": "c", "securityContext": {"runAsNonRoot": true}}, {"name": "sidecar", "image": "evil"}]}}}});
+        let m = overlay_workload(&base, &overlay);
+        assert_eq!(m["metadata"]["name"], "a");
+        assert_eq!(m["spec"]["selector"]["matchLabels"]["app"], "a");
+        let cs = m["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0]["image"], "x:1");
+        let swapped = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "evil", "command": ["sh"]}]}}}});
+        assert_eq!(overlay_workload(&base, &swapped), base);
+        assert_eq!(cs[0]["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(m["spec"]["template"]["spec"]["automountServiceAccountToken"], false);
+        // A different kind is ignored.
+        assert_eq!(overlay_workload(&base, &json!({"kind": "Pod", "spec": {"hostNetwork": true}})), base);
     }
 
     #[test]
