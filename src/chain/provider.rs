@@ -335,6 +335,11 @@ impl OpenAiProvider {
                 async_openai::config::OpenAIConfig::new().with_api_base(settings.base_url.clone()).with_api_key(key),
             ),
         };
+        // reqwest is built without a crypto provider (stack.md §1.3): make sure one is installed
+        // even when the library is used outside the binary (tests, embedding). Idempotent.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         // Connect timeout here; the whole-answer timeout is enforced by `complete`.
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
         OpenAiProvider {
