@@ -35,7 +35,27 @@ pub struct LlmConfig {
     pub base_url: Option<String>,
     pub model: Option<String>,
     /// Name of the environment variable holding the API key (never the key itself).
+    /// Without it `OPENAI_API_KEY` is used when set.
     pub api_key_env: Option<String>,
+    /// Azure OpenAI: the `api-version`; `model` is then the deployment id.
+    pub azure_api_version: Option<String>,
+    /// How the server is asked to constrain answers: `json_schema` (default), `json_object`
+    /// (llama.cpp server) or `none`. Answers are always validated regardless.
+    pub structured_output: Option<crate::chain::provider::StructuredOutput>,
+    /// Sampling temperature (default 0, as in the paper).
+    pub temperature: Option<f32>,
+    /// Completion token limit per call (default 2048).
+    pub max_tokens: Option<u32>,
+    /// Sampling seed sent to servers that honour it (default 0).
+    pub seed: Option<u64>,
+    /// Whole-answer timeout per call in seconds (default 300).
+    pub timeout_secs: Option<u64>,
+    /// Retries of a failed call (rate limit, 5xx, broken stream; default 2).
+    pub max_retries: Option<u32>,
+    /// Re-prompts with the validation errors when an answer is invalid (default 2).
+    pub max_repairs: Option<u32>,
+    /// Reuse cached answers for identical requests (default true).
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -67,22 +67,26 @@ pub trait Engine: Send + Sync {
     ) -> BoxFuture<Result<Recommendation, EngineError>>;
 }
 
-/// Pick the engine for a run. `Deterministic` is always available. The LLM engines live in
-/// `chain` and are wired here by that module; until then `llm`/`hybrid` are a clear error
-/// rather than a silent fallback (the faces tell the user to use `--engine deterministic`).
+/// Pick the engine for a run. `Deterministic` is always available; `llm`/`hybrid` build the
+/// prompt-chain engine from flags/config (`chain::select_engine`). With no provider configured
+/// they fall back to the deterministic engine: use `select_with_notice` to tell the user.
 pub fn select(
     choice: crate::cli::args::EngineChoice,
     llm: &crate::cli::args::LlmArgs,
     config: &crate::config::Config,
 ) -> Result<Arc<dyn Engine>, EngineError> {
-    use crate::cli::args::EngineChoice;
-    let _ = (llm, config);
-    match choice {
-        EngineChoice::Deterministic => Ok(Arc::new(crate::synth::DeterministicEngine)),
-        EngineChoice::Llm | EngineChoice::Hybrid => Err(EngineError::Other(
-            "no LLM engine in this build yet; use --engine deterministic (the default)".to_string(),
-        )),
-    }
+    select_with_notice(choice, llm, config).map(|(engine, _)| engine)
+}
+
+/// `select`, plus a notice for the user when the requested engine is not available and the
+/// deterministic engine is used instead.
+pub fn select_with_notice(
+    choice: crate::cli::args::EngineChoice,
+    llm: &crate::cli::args::LlmArgs,
+    config: &crate::config::Config,
+) -> Result<(Arc<dyn Engine>, Option<String>), EngineError> {
+    let paths = crate::config::Paths::resolve().ok();
+    crate::chain::select_engine(choice, llm, config, paths.as_ref(), Arc::new(crate::synth::DeterministicEngine))
 }
 
 /// Whether an LLM provider is configured (flags/env first, then config.toml): base URL and model.

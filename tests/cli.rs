@@ -131,10 +131,13 @@ fn info_reports_paths_and_llm_state() {
 }
 
 #[test]
-fn llm_engine_without_support_is_a_clear_error() {
+fn llm_engine_without_a_provider_says_so_and_uses_the_deterministic_engine() {
     let o = kubeguard(&["recommend", "--demo", "--engine", "llm"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("no LLM engine in this build yet"), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no LLM configured"), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("using the deterministic engine"), "{}", text(&o.stderr));
+    let d = kubeguard(&["recommend", "--demo"]);
+    assert_eq!(o.status.code(), d.status.code());
+    assert_eq!(o.stdout, d.stdout);
 }
 
 fn json_out(o: &Output) -> serde_json::Value {

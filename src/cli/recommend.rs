@@ -109,7 +109,11 @@ pub fn run(args: &RecommendArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
     for w in warnings {
         let _ = writeln!(err, "warning: {w}");
     }
-    let engine = crate::engine::select(args.engine, &args.llm, &config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (engine, notice) =
+        crate::engine::select_with_notice(args.engine, &args.llm, &config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(notice) = notice {
+        let _ = writeln!(err, "note: {notice}");
+    }
     let snapshot = match super::inputs::load(&source) {
         Ok(s) => s,
         Err(e) => return Ok(super::input_error(&e, err)),
