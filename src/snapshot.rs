@@ -115,5 +115,11 @@ pub fn load(inputs: &SnapshotInputs, progress: &(dyn Fn(&str, u64) + Sync)) -> R
         observed.api = api;
         report.audit = stats;
     }
+    if !inputs.flows.is_empty() {
+        let (flows, stats) =
+            crate::sources::hubble::ingest(&inputs.flows, &inventory, inputs.strict, &|b| progress("flows", b))?;
+        observed.flows = flows;
+        report.flows = stats;
+    }
     Ok(Snapshot { label: inputs.label(), inventory, observed, report })
 }

@@ -21,7 +21,8 @@ fn check_current(
 ) -> Option<crate::guard::GuardOutcome> {
     match target.kind {
         ResourceKind::Role => Some(crate::guard::rbac::check(snapshot, target, current, current, false)),
-        ResourceKind::NetworkPolicy | ResourceKind::Deployment => None,
+        ResourceKind::NetworkPolicy => Some(crate::guard::netpol::check(snapshot, target, current, current, false)),
+        ResourceKind::Deployment => None,
     }
 }
 
