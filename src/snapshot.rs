@@ -121,5 +121,19 @@ pub fn load(inputs: &SnapshotInputs, progress: &(dyn Fn(&str, u64) + Sync)) -> R
         observed.flows = flows;
         report.flows = stats;
     }
+    if !inputs.provenance.is_empty() {
+        let (runtime, stats) =
+            crate::sources::provenance::ingest(&inputs.provenance, &inventory, inputs.strict, &|b| {
+                progress("provenance", b)
+            })?;
+        observed.runtime = runtime;
+        report.provenance = stats;
+    }
+    if !inputs.metrics.is_empty() {
+        let (metrics, stats) =
+            crate::sources::metrics::ingest(&inputs.metrics, &inventory, inputs.strict, &|b| progress("metrics", b))?;
+        observed.metrics = metrics;
+        report.metrics = stats;
+    }
     Ok(Snapshot { label: inputs.label(), inventory, observed, report })
 }

@@ -104,27 +104,9 @@ pub const RUNTIME_DEFAULT_BLOCKED_SYSCALLS: &[&str] = &[
     "pivot_root",
 ];
 
-/// Syscalls that show a need for `privileged` / host namespaces.
-pub const PRIVILEGED_NEED_SYSCALLS: &[&str] = &[
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "mount",
-    "umount",
-    "umount2",
-    "setns",
-    "unshare",
-    "bpf",
-    "perf_event_open",
-    "kexec_load",
-    "kexec_file_load",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "iopl",
-    "ioperm",
-    "pivot_root",
-];
+/// Syscalls that show a need for `privileged` (the ones the runtime default refuses to an
+/// unprivileged container).
+pub const PRIVILEGED_NEED_SYSCALLS: &[&str] = RUNTIME_DEFAULT_BLOCKED_SYSCALLS;
 
 /// Where the service-account token is mounted.
 pub const TOKEN_DIRS: &[&str] =
@@ -1091,7 +1073,8 @@ fn mounts_of(c: &Value) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn unprivileged_port_start(spec: &Value) -> u16 {
+/// `net.ipv4.ip_unprivileged_port_start` of the pod (1024 when not set).
+pub fn unprivileged_port_start(spec: &Value) -> u16 {
     spec.pointer("/securityContext/sysctls")
         .and_then(Value::as_array)
         .into_iter()

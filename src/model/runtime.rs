@@ -40,4 +40,20 @@ pub struct MetricSample {
     pub cpu_cores: Option<f64>,
     /// Memory working set in bytes, when this sample carries memory.
     pub memory_bytes: Option<f64>,
+    /// Which replica (pod) it came from: a stable hash of `namespace/pod`, 0 when unknown.
+    /// Lets sizing take per-pod statistics (krr: max over pods of per-pod P95).
+    #[serde(default)]
+    pub replica: u64,
+}
+
+impl MetricSample {
+    /// Stable replica id for a pod (FNV-1a of `namespace/pod`; never 0).
+    pub fn replica_of(namespace: &str, pod: &str) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in namespace.bytes().chain(std::iter::once(b'/')).chain(pod.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h.max(1)
+    }
 }

@@ -85,23 +85,30 @@ pub fn ingest(
     Ok((set, stats))
 }
 
-/// Combine samples at the same timestamp that carry different resources.
+/// Combine samples of the same replica and timestamp that carry different resources (CPU and
+/// memory read from separate files). Samples without a timestamp are never joined.
 fn join_same_time(samples: Vec<MetricSample>) -> Vec<MetricSample> {
-    let mut out: Vec<MetricSample> = Vec::with_capacity(samples.len());
-    for s in samples {
-        if let Some(last) = out.last_mut()
-            && last.at == s.at
-            && s.at.0 != 0
-            && (last.cpu_cores.is_none() || s.cpu_cores.is_none())
-            && (last.memory_bytes.is_none() || s.memory_bytes.is_none())
-        {
-            last.cpu_cores = last.cpu_cores.or(s.cpu_cores);
-            last.memory_bytes = last.memory_bytes.or(s.memory_bytes);
-            continue;
+    let mut joined: BTreeMap<(i64, u64, usize), MetricSample> = BTreeMap::new();
+    for (i, s) in samples.into_iter().enumerate() {
+        let unique = if s.at.0 == 0 { i + 1 } else { 0 };
+        let key = (s.at.0, s.replica, unique);
+        match joined.get_mut(&key) {
+            Some(last)
+                if (last.cpu_cores.is_none() || s.cpu_cores.is_none())
+                    && (last.memory_bytes.is_none() || s.memory_bytes.is_none()) =>
+            {
+                last.cpu_cores = last.cpu_cores.or(s.cpu_cores);
+                last.memory_bytes = last.memory_bytes.or(s.memory_bytes);
+            }
+            Some(_) => {
+                joined.insert((s.at.0, s.replica, i + 1), s);
+            }
+            None => {
+                joined.insert(key, s);
+            }
         }
-        out.push(s);
     }
-    out
+    joined.into_values().collect()
 }
 
 /// Parse one document of any supported format.
@@ -227,11 +234,12 @@ fn parse_prometheus(v: &Value, name_hint: &str, label: &str, stats: &mut IngestS
             }
         }
         points.sort_by_key(|p| p.0);
+        let replica = MetricSample::replica_of(namespace, pod);
         let mk = |at: Timestamp, cpu: Option<f64>, mem: Option<f64>| PodSample {
             namespace: namespace.to_string(),
             pod: pod.to_string(),
             container: container.to_string(),
-            sample: MetricSample { at, cpu_cores: cpu, memory_bytes: mem },
+            sample: MetricSample { at, cpu_cores: cpu, memory_bytes: mem, replica },
         };
         match kind {
             Series::Memory => out.extend(points.iter().map(|(t, x)| mk(*t, None, Some(*x)))),
@@ -324,7 +332,12 @@ fn parse_pod_metrics(v: &Value, label: &str, stats: &mut IngestStats) -> Vec<Pod
                 namespace: ns.to_string(),
                 pod: pod.to_string(),
                 container: name.to_string(),
-                sample: MetricSample { at, cpu_cores: cpu, memory_bytes: mem },
+                sample: MetricSample {
+                    at,
+                    cpu_cores: cpu,
+                    memory_bytes: mem,
+                    replica: MetricSample::replica_of(ns, pod),
+                },
             });
         }
     }
@@ -382,11 +395,12 @@ fn parse_top(text: &str, label: &str, stats: &mut IngestStats) -> Vec<PodSample>
         match (pod, name, cpu, mem) {
             (Some(pod), Some(name), Some(cpu), Some(mem)) => {
                 stats.records += 1;
+                let replica = MetricSample::replica_of(&ns, pod);
                 out.push(PodSample {
                     namespace: ns,
                     pod: pod.to_string(),
                     container: name.to_string(),
-                    sample: MetricSample { at, cpu_cores: Some(cpu), memory_bytes: Some(mem) },
+                    sample: MetricSample { at, cpu_cores: Some(cpu), memory_bytes: Some(mem), replica },
                 });
             }
             _ => stats.error(label, line_no, format!("malformed `kubectl top` row: {t}")),

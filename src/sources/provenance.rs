@@ -11,7 +11,7 @@
 //! directory; `_` cannot occur in Kubernetes names, so the split is unambiguous), e.g.
 //! `provenance/shop_Deployment_cart_app.cdm.json` or `provenance/shop_cart/trace.json`. A SPADE/CDM
 //! file without such a component is parsed, but its observations are counted as skipped and one
-//! error names the file.
+//! error names the file. Tetragon/Falco events without a pod (host processes) are skipped.
 //!
 //! Must not decide anything (no hardening logic here) and must not keep whole inputs in memory
 //! beyond one file's id tables (SPADE/CDM edges refer to vertices by id).
@@ -43,6 +43,8 @@ pub enum Origin {
     Pod { namespace: String, pod: String, container: String, workload: Option<(String, String)> },
     /// The record has no pod (SPADE, CDM): attributed from the file path.
     File,
+    /// A Tetragon/Falco event of a host process (no pod): out of scope, counted as skipped.
+    Host,
 }
 
 /// One normalised observation before attribution.
@@ -105,6 +107,10 @@ pub fn ingest(
                     w.map(|workload| ContainerRef { workload, container: container.clone() })
                 }
                 Origin::File => file_target.clone(),
+                Origin::Host => {
+                    stats.skipped += 1;
+                    continue;
+                }
             };
             match container {
                 Some(c) => {
@@ -157,9 +163,11 @@ pub fn parse_reader<R: BufRead + ?Sized>(
             stats.error(path, line_no, "not UTF-8");
             return;
         };
-        // SPADE's JSON storage writes one array element per line between `[` and `]`.
+        // SPADE's JSON storage (`spade/storage/JSON.java`) writes `[`, then one element per line
+        // with the separator *before* it (`,{…}`), then `]`; trailing commas are accepted too.
         let mut t = text.trim();
         t = t.strip_prefix('[').unwrap_or(t).trim_start();
+        t = t.strip_prefix(',').unwrap_or(t).trim_start();
         t = t.strip_suffix(',').unwrap_or(t).trim_end();
         if (t.ends_with(']') && !t.ends_with("]]") && !t.starts_with('{')) || t.ends_with("}]") {
             t = t.strip_suffix(']').unwrap_or(t).trim_end();
@@ -752,7 +760,7 @@ fn tetragon_origin(process: &Value) -> Origin {
                 .filter(|w| !w.is_empty())
                 .map(|w| (str_at(pod, &["workload_kind"]).unwrap_or("").to_string(), w.to_string())),
         },
-        _ => Origin::File,
+        _ => Origin::Host,
     }
 }
 
@@ -987,7 +995,7 @@ fn falco_alert(obj: &Map<String, Value>, parsed: &mut Parsed) -> Result<(), Stri
             container: fs("container.name").or_else(|| fs("k8s.container.name")).unwrap_or_default(),
             workload: None,
         },
-        _ => Origin::File,
+        _ => Origin::Host,
     };
     let at = obj.get("time").and_then(Value::as_str).and_then(Timestamp::parse_rfc3339).unwrap_or_default();
     let rule = obj.get("rule").and_then(Value::as_str).unwrap_or("");

@@ -294,6 +294,7 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             let bins: Vec<&str> = ev.processes.keys().map(|(b, ..)| b.as_str()).take(5).collect();
             if !effective_non_root {
                 b.set(&format!("{cptr}/securityContext/runAsNonRoot"), Some(json!(true)));
+                b.removed.push((format!("container {name}: running as root (uid 0) permitted"), Severity::Medium));
                 b.cite(
                     &format!("{cpath}.securityContext.runAsNonRoot"),
                     format!(
@@ -365,6 +366,10 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             );
         } else {
             b.set(&format!("{cptr}/securityContext/allowPrivilegeEscalation"), Some(json!(false)));
+            b.removed.push((
+                format!("container {name}: privilege escalation (setuid binaries, file capabilities)"),
+                Severity::Medium,
+            ));
             b.cite(
                 &format!("{cpath}.securityContext.allowPrivilegeEscalation"),
                 format!(
@@ -447,6 +452,7 @@ fn harden_container(b: &mut Builder<'_>, list: &str, i: usize, name: &str, ev: &
             );
         } else {
             b.set(&format!("{cptr}/securityContext/seccompProfile"), Some(json!({"type": "RuntimeDefault"})));
+            b.removed.push((format!("container {name}: unfiltered syscalls (no seccomp profile)"), Severity::Medium));
             b.cite(
                 &format!("{cpath}.securityContext.seccompProfile"),
                 format!(
@@ -530,6 +536,7 @@ fn read_only_root(b: &mut Builder<'_>, cptr: &str, cpath: &str, name: &str, c: &
         acc
     };
     b.set(&format!("{cptr}/securityContext/readOnlyRootFilesystem"), Some(json!(true)));
+    b.removed.push((format!("container {name}: writable root filesystem"), Severity::Low));
     b.cite(
         &format!("{cpath}.securityContext.readOnlyRootFilesystem"),
         format!(
@@ -595,15 +602,7 @@ fn capabilities(
         );
         return;
     }
-    let port_start = pod
-        .pointer("/securityContext/sysctls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|s| s.get("name").and_then(Value::as_str) == Some("net.ipv4.ip_unprivileged_port_start"))
-        .and_then(|s| s.get("value").and_then(Value::as_str))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024u16);
+    let port_start = gd::unprivileged_port_start(pod);
     let needed = ev.needed_capabilities(port_start);
     let held = gd::effective_caps(c);
     let mut new_add: Vec<String> = Vec::new();
@@ -755,6 +754,8 @@ fn pod_level(b: &mut Builder<'_>, w: &Workload, evs: &BTreeMap<String, Container
         } else {
             let audit = &b.snapshot.report.audit;
             b.set("/automountServiceAccountToken", Some(json!(false)));
+            b.removed
+                .push((format!("service-account token of {} mounted in the pod", w.service_account), Severity::Medium));
             b.cite(
                 "automountServiceAccountToken",
                 format!(
@@ -1028,12 +1029,25 @@ pub fn size(samples: &[MetricSample], opts: &DeployOptions, containers: usize) -
     match opts.strategy {
         ResourceStrategy::KrrSimple | ResourceStrategy::KrrSimpleLimit => {
             let (rq, lq) = if opts.strategy == ResourceStrategy::KrrSimple { (0.95, None) } else { (0.66, Some(0.96)) };
-            if let Some(p) = percentile(&cpu, rq) {
+            // krr: the max over pods of each pod's percentile
+            let per_pod = per_replica_cpu(samples);
+            let pods = per_pod.len();
+            let max_pct = |q: f64| {
+                per_pod
+                    .iter()
+                    .filter_map(|v| percentile(v, q))
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+            };
+            if let Some(p) = max_pct(rq) {
                 s.cpu_request_m = Some(ceil_m(p).max(10));
-                s.basis.push(format!("CPU request = P{:.0} {:.4} cores (floor 10m)", rq * 100.0, p));
+                s.basis.push(format!(
+                    "CPU request = max over {pods} pod(s) of P{:.0} = {:.4} cores (floor 10m)",
+                    rq * 100.0,
+                    p
+                ));
             }
             if let Some(q) = lq
-                && let Some(p) = percentile(&cpu, q)
+                && let Some(p) = max_pct(q)
             {
                 s.cpu_limit_m = Some(ceil_m(p).max(10).max(s.cpu_request_m.unwrap_or(0)));
                 s.basis.push(format!("CPU limit = P{:.0} {:.4} cores", q * 100.0, p));
@@ -1065,6 +1079,22 @@ pub fn size(samples: &[MetricSample], opts: &DeployOptions, containers: usize) -
         }
     }
     s
+}
+
+/// CPU samples per replica, each sorted ascending (replicas in id order).
+fn per_replica_cpu(samples: &[MetricSample]) -> Vec<Vec<f64>> {
+    let mut by: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for s in samples {
+        if let Some(c) = s.cpu_cores.filter(|x| x.is_finite()) {
+            by.entry(s.replica).or_default().push(c);
+        }
+    }
+    by.into_values()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect()
 }
 
 /// Peak memory per 24 h interval (counted from the first sample), sorted ascending.

@@ -17,7 +17,7 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
     let mut out = match kind {
         ResourceKind::Role => super::rbac::targets(snapshot, task),
         ResourceKind::NetworkPolicy => super::netpol::targets(snapshot, task),
-        ResourceKind::Deployment => Vec::new(),
+        ResourceKind::Deployment => super::deploy::targets(snapshot, task),
     };
     out.sort();
     out.dedup();
@@ -29,9 +29,7 @@ pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation,
     match target.kind {
         ResourceKind::Role => super::rbac::recommend(snapshot, target),
         ResourceKind::NetworkPolicy => super::netpol::recommend(snapshot, target),
-        ResourceKind::Deployment => {
-            Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind)))
-        }
+        ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
     }
 }
 

@@ -62,14 +62,31 @@ fn demo_evidence_parses_cleanly() {
 #[test]
 fn demo_workloads_pass_restricted_where_the_evidence_allows() {
     let recs = recommend_all(&demo());
-    // non-root workloads with traced writes: restricted passes after hardening
-    for name in ["frontend", "cart", "catalog"] {
+    // every workload whose processes all ran as non-root passes restricted after hardening
+    for name in ["frontend", "cart", "catalog", "shop-operator", "nightly-report"] {
         let r = by_name(&recs, name);
         assert!(restricted(r).is_empty(), "{name}: {:?}", restricted(r));
         assert!(r.verdict.is_complete_coverage(), "{name}: {:?}", r.verdict.uncovered);
+        assert!(workload_pss(&r.original[0]).iter().any(|v| v.level == PssLevel::Restricted), "{name} failed before");
+    }
+    // and those whose writes were traced get a read-only root
+    for name in ["frontend", "cart", "catalog"] {
+        let r = by_name(&recs, name);
         let c = &r.manifests[0].pointer("/spec/template/spec/containers/0/securityContext").unwrap();
         assert_eq!(c["readOnlyRootFilesystem"], json!(true), "{name}");
         assert_eq!(c["allowPrivilegeEscalation"], json!(false), "{name}");
+    }
+    // every workload that still fails restricted says why
+    for r in &recs {
+        if !restricted(r).is_empty() {
+            let ids = rule_ids(r);
+            assert!(
+                ids.contains(&"KG-DEPLOY-ROOT-OBSERVED") || ids.contains(&"KG-DEPLOY-UNOBSERVED"),
+                "{}: {:?} without a reason",
+                r.target,
+                restricted(r)
+            );
+        }
     }
     let fe = by_name(&recs, "frontend");
     assert_eq!(

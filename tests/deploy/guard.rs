@@ -155,6 +155,10 @@ fn breaking_proposal_is_repaired_to_the_observed_behaviour() {
     assert!(out.verdict.repairs.len() >= 6, "{:?}", out.verdict.repairs);
     // the patch reflects the repaired proposal
     assert_eq!(out.manifests[1], strategic_patch(&original, &out.manifests[0]));
+    // an engine that passes no original (create) is checked against the inventory's object
+    let without = check(&snap.snapshot, &t, std::slice::from_ref(&out.manifests[0]), &[], true);
+    assert_eq!(without.manifests, out.manifests);
+    assert!(without.verdict.repairs.is_empty());
 }
 
 #[test]

@@ -116,22 +116,23 @@ fn cdm17_namespace_is_dispatched_on_the_last_segment() {
 
 #[test]
 fn spade_json_graph_yields_uid_writes_binds_and_setuid() {
-    // SPADE JSON storage: one array, one element per line, edges child → parent.
+    // SPADE JSON storage as `storage/JSON.java` writes it: `[`, one element per line with a
+    // leading separator, `]`; edges point child → parent.
     let graph = r#"[
-{"type":"Process","id":"1","annotations":{"pid":"10","name":"web","command line":"/app/web --port 80","start time":"1700000000.5"}},
-{"type":"Agent","id":"2","annotations":{"uid":"1001","euid":"1001","gid":"1001"}},
-{"type":"Artifact","id":"3","annotations":{"subtype":"file","path":"/tmp/cache/x"}},
-{"type":"Artifact","id":"4","annotations":{"subtype":"network socket","local address":"0.0.0.0","local port":"80","protocol":"6"}},
-{"type":"Artifact","id":"5","annotations":{"subtype":"file","path":"/etc/app.conf"}},
-{"type":"Process","id":"6","annotations":{"pid":"10","name":"web"}},
-{"type":"Agent","id":"7","annotations":{"uid":"1001","euid":"0","gid":"1001"}},
-{"type":"WasControlledBy","from":"1","to":"2","annotations":{}},
-{"type":"WasControlledBy","from":"6","to":"7","annotations":{}},
-{"type":"WasGeneratedBy","from":"3","to":"1","annotations":{"operation":"write","time":"1700000001.0","event id":"9"}},
-{"type":"WasGeneratedBy","from":"4","to":"1","annotations":{"operation":"bind","time":"1700000001.1"}},
-{"type":"Used","from":"1","to":"5","annotations":{"operation":"read","time":"1700000001.2"}},
-{"type":"WasTriggeredBy","from":"6","to":"1","annotations":{"operation":"setuid","time":"1700000002.0"}},
-{"type":"Used","from":"1","to":"99","annotations":{"operation":"read"}}
+{"type":"Process","id":"1","annotations":{"pid":"10","name":"web","command line":"/app/web --port 80","start time":"1700000000.5"}}
+,{"type":"Agent","id":"2","annotations":{"uid":"1001","euid":"1001","gid":"1001"}}
+,{"type":"Artifact","id":"3","annotations":{"subtype":"file","path":"/tmp/cache/x"}}
+,{"type":"Artifact","id":"4","annotations":{"subtype":"network socket","local address":"0.0.0.0","local port":"80","protocol":"6"}}
+,{"type":"Artifact","id":"5","annotations":{"subtype":"file","path":"/etc/app.conf"}}
+,{"type":"Process","id":"6","annotations":{"pid":"10","name":"web"}}
+,{"type":"Agent","id":"7","annotations":{"uid":"1001","euid":"0","gid":"1001"}}
+,{"type":"WasControlledBy","from":"1","to":"2","annotations":{}}
+,{"type":"WasControlledBy","from":"6","to":"7","annotations":{}}
+,{"type":"WasGeneratedBy","from":"3","to":"1","annotations":{"operation":"write","time":"1700000001.0","event id":"9"}}
+,{"type":"WasGeneratedBy","from":"4","to":"1","annotations":{"operation":"bind","time":"1700000001.1"}}
+,{"type":"Used","from":"1","to":"5","annotations":{"operation":"read","time":"1700000001.2"}}
+,{"type":"WasTriggeredBy","from":"6","to":"1","annotations":{"operation":"setuid","time":"1700000002.0"}}
+,{"type":"Used","from":"1","to":"99","annotations":{"operation":"read"}}
 ]"#;
     let (parsed, stats) = parse_str(graph);
     assert!(has(
@@ -298,4 +299,48 @@ fn pods_are_mapped_to_their_owners_against_the_inventory() {
     assert_eq!(w("lonely").kind, WorkloadKind::Pod);
     // a suffix with vowels is not a generated hash
     assert_eq!(w("web-aaaaaaa-bbbbb").kind, WorkloadKind::Pod);
+}
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FRAGMENTS: &[&str] = &[
+        r#"{"datum":{"com.bbn.tc.schema.avro.cdm18.Event":{"uuid":"e","type":"EVENT_WRITE","subject":{"x.UUID":"s"},"predicateObject":{"x.UUID":"f"}}}}"#,
+        r#"{"datum":{"a.Subject":{"uuid":"s","localPrincipal":"p","cmdLine":{"string":""}}}}"#,
+        r#"{"type":"WasGeneratedBy","from":"1","to":"2","annotations":{"operation":"bind"}}"#,
+        r#"{"type":"Artifact","id":"1","annotations":{"local port":"99999","path":"/x"}}"#,
+        r#"{"process_kprobe":{"process":{"pod":{"namespace":"","name":""}},"function_name":"cap_capable","args":[{"capability_arg":{"value":999}}]}}"#,
+        r#"{"output":"x","rule":"r","output_fields":{"fd.name":"/a","k8s.ns.name":"n","k8s.pod.name":"-"}}"#,
+        "[",
+        "]",
+        ",",
+        "{",
+        "null",
+        "\u{0}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn arbitrary_lines_never_panic(picks in proptest::collection::vec((0usize..FRAGMENTS.len(), 0usize..40, any::<String>()), 0..20)) {
+            let mut text = String::new();
+            for (i, cut, junk) in &picks {
+                let f = FRAGMENTS[*i];
+                let cut = (*cut).min(f.len());
+                let prefix = if f.is_char_boundary(cut) && cut % 3 == 0 { &f[..cut] } else { f };
+                text.push_str(prefix);
+                text.push_str(junk);
+                text.push('\n');
+            }
+            let mut stats = IngestStats::default();
+            let _ = provenance::parse_reader(&mut text.as_bytes(), "fuzz", &mut stats).unwrap();
+            let _ = kubeguard::sources::metrics::parse_document(text.as_bytes(), std::path::Path::new("cpu.json"), &mut stats);
+            let snap = Snap::new(vec![]);
+            let tmp = tempfile::tempdir().unwrap();
+            let f = tmp.path().join("ns_w_c.json");
+            std::fs::write(&f, &text).unwrap();
+            let _ = provenance::ingest(&[f], &snap.snapshot.inventory, false, &|_| {}).unwrap();
+        }
+    }
 }

@@ -112,6 +112,25 @@ fn vpa_target(samples: &[MetricSample], containers: usize) -> (f64, f64) {
 
 /// A Prometheus range-query response (raw CPU counter + memory) for one container.
 fn prometheus_docs(samples: &[MetricSample], step: i64) -> (String, String) {
+    prometheus_docs_for(&[("web-6d4cf56db6-x7k2p", samples)], step)
+}
+
+/// The same for several pods of one container.
+fn prometheus_docs_for(pods: &[(&str, &[MetricSample])], step: i64) -> (String, String) {
+    let mut cpu_result = Vec::new();
+    let mut mem_result = Vec::new();
+    for (pod, samples) in pods {
+        let (c, m) = prometheus_series(pod, samples, step);
+        cpu_result.push(c);
+        mem_result.push(m);
+    }
+    let doc = |result: Vec<serde_json::Value>| {
+        json!({"status": "success", "data": {"resultType": "matrix", "result": result}}).to_string()
+    };
+    (doc(cpu_result), doc(mem_result))
+}
+
+fn prometheus_series(pod: &str, samples: &[MetricSample], step: i64) -> (serde_json::Value, serde_json::Value) {
     let mut counter = 1000.0;
     let mut cpu_values = vec![json!([T0 as f64 / 1e6 - step as f64, format!("{counter}")])];
     let mut mem_values = Vec::new();
@@ -121,12 +140,11 @@ fn prometheus_docs(samples: &[MetricSample], step: i64) -> (String, String) {
         cpu_values.push(json!([t, format!("{counter}")]));
         mem_values.push(json!([t, format!("{}", s.memory_bytes.unwrap())]));
     }
-    let labels = |name: &str| json!({"__name__": name, "namespace": "shop", "pod": "web-6d4cf56db6-x7k2p", "container": "nginx"});
-    let doc = |name: &str, values: Vec<serde_json::Value>| {
-        json!({"status": "success", "data": {"resultType": "matrix", "result": [{"metric": labels(name), "values": values}]}})
-            .to_string()
-    };
-    (doc("container_cpu_usage_seconds_total", cpu_values), doc("container_memory_working_set_bytes", mem_values))
+    let labels = |name: &str| json!({"__name__": name, "namespace": "shop", "pod": pod, "container": "nginx"});
+    (
+        json!({"metric": labels("container_cpu_usage_seconds_total"), "values": cpu_values}),
+        json!({"metric": labels("container_memory_working_set_bytes"), "values": mem_values}),
+    )
 }
 
 #[test]
@@ -170,6 +188,36 @@ fn krr_strategies_match_the_krr_formulas_through_the_prometheus_parser() {
 }
 
 #[test]
+fn krr_takes_the_max_over_pods_of_per_pod_percentiles() {
+    let step = 75;
+    let a = series(300, step, 1);
+    // the second replica is busier
+    let b: Vec<MetricSample> = series(300, step, 2)
+        .into_iter()
+        .map(|s| MetricSample { cpu_cores: s.cpu_cores.map(|c| c * 1.8), ..s })
+        .collect();
+    let (cpu_doc, mem_doc) = prometheus_docs_for(&[("web-6d4cf56db6-x7k2p", &a), ("web-6d4cf56db6-q9k2z", &b)], step);
+    let mut stats = IngestStats::default();
+    let mut parsed: Vec<MetricSample> =
+        parse_document(cpu_doc.as_bytes(), std::path::Path::new("cpu.json"), &mut stats)
+            .into_iter()
+            .map(|s| s.sample)
+            .collect();
+    parsed.extend(
+        parse_document(mem_doc.as_bytes(), std::path::Path::new("mem.json"), &mut stats).into_iter().map(|s| s.sample),
+    );
+    let cpu = |v: &[MetricSample]| v.iter().map(|s| s.cpu_cores.unwrap()).collect::<Vec<_>>();
+    let mem: Vec<f64> = a.iter().chain(b.iter()).map(|s| s.memory_bytes.unwrap()).collect();
+    let (ra, _, mem_mi) = krr(&cpu(&a), &mem, false);
+    let (rb, _, _) = krr(&cpu(&b), &mem, false);
+    let ours = size(&parsed, &DeployOptions::default(), 1);
+    eprintln!("two pods: krr-simple {:?} — krr max(P95 pod a {ra}m, pod b {rb}m)", ours.cpu_request_m);
+    assert_eq!(ours.cpu_request_m, Some(ra.max(rb)));
+    assert_eq!(ours.memory_request_mi, Some(mem_mi));
+    assert_eq!(ours.cpu_samples, 600);
+}
+
+#[test]
 fn vpa_target_strategy_is_within_one_bucket_of_the_vpa_recommender() {
     for (seed, n, step) in [(3u64, 240usize, 60i64), (11, 2880, 60), (5, 4000, 300)] {
         // memory ×4 so the peak (≈ 0.7 GiB) is above VPA's 250 MB floor and the formula shows
@@ -197,7 +245,12 @@ fn vpa_target_strategy_is_within_one_bucket_of_the_vpa_recommender() {
 #[test]
 fn floors_apply_to_idle_containers() {
     let idle: Vec<MetricSample> = (0..200)
-        .map(|i| MetricSample { at: Timestamp(T0 + i * 60_000_000), cpu_cores: Some(0.0005), memory_bytes: Some(5e6) })
+        .map(|i| MetricSample {
+            at: Timestamp(T0 + i * 60_000_000),
+            cpu_cores: Some(0.0005),
+            memory_bytes: Some(5e6),
+            replica: 1,
+        })
         .collect();
     let krr = size(&idle, &DeployOptions::default(), 2);
     assert_eq!(krr.cpu_request_m, Some(10));

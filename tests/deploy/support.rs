@@ -145,6 +145,7 @@ pub fn series(n: usize, step: i64, seed: u64) -> Vec<MetricSample> {
                 at: Timestamp(T0 + i as i64 * step * 1_000_000),
                 cpu_cores: Some(cpu),
                 memory_bytes: Some(mem),
+                replica: 1,
             }
         })
         .collect()

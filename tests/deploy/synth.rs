@@ -91,6 +91,16 @@ fn create_hardens_every_field_with_evidence_and_passes_restricted() {
     assert!(rec.evidence.iter().any(|e| e.path == format!("{C0}.resources.requests.cpu")));
     assert!(restricted(&rec.manifests[0]).is_empty(), "{:?}", restricted(&rec.manifests[0]));
     assert!(rec.verdict.is_complete_coverage(), "{:?}", rec.verdict);
+    let removed: Vec<&str> = rec.removed.iter().map(|(s, _)| s.as_str()).collect();
+    for r in [
+        "container nginx: running as root (uid 0) permitted",
+        "container nginx: writable root filesystem",
+        "container nginx: privilege escalation (setuid binaries, file capabilities)",
+        "container nginx: unfiltered syscalls (no seccomp profile)",
+        "service-account token of default mounted in the pod",
+    ] {
+        assert!(removed.contains(&r), "{r} not in {removed:?}");
+    }
     assert!(rec.verdict.risks.is_empty());
     assert!(!rec.verdict.risks_removed.is_empty(), "the original failed restricted");
     // the patch turns the original into the full manifest, and carries nothing else
