@@ -55,9 +55,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(err, "error: `kubeguard eval` is not in this build yet")?;
             exit::ERROR
         }
-        Some(Command::Serve(_)) => {
-            writeln!(err, "error: `kubeguard serve` is not in this build yet")?;
-            exit::ERROR
+        Some(Command::Serve(a)) => {
+            drop(out);
+            drop(err);
+            return crate::serve::run(&a);
         }
     };
     out.flush()?;
