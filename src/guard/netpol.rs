@@ -1744,4 +1744,96 @@ spec:
         assert!(!d.egress.allows(), "but api's egress is denied");
         assert!(!d.allowed());
     }
+
+    fn snapshot_with(policies: &str, conns: &[(&str, &str, u16)]) -> Snapshot {
+        let (inv, _) = setup(policies);
+        let mut s = Snapshot { inventory: inv, ..Snapshot::default() };
+        for (src, dst, port) in conns {
+            let fe = |id: &str| {
+                let (ns, name) = id.split_once('/').expect("ns/name");
+                FlowEndpoint::Workload {
+                    namespace: ns.into(),
+                    kind: "Deployment".into(),
+                    name: name.into(),
+                    labels: BTreeMap::new(),
+                }
+            };
+            s.observed.flows.connections.insert(
+                Connection {
+                    source: fe(src),
+                    destination: fe(dst),
+                    port: *port,
+                    protocol: TCP,
+                    verdict: FlowVerdict::Forwarded,
+                },
+                Evidence::one(crate::model::Timestamp(1), None),
+            );
+        }
+        s
+    }
+
+    fn web_target(s: &Snapshot) -> Target {
+        let w = s.inventory.workloads.iter().find(|w| w.id.name == "web").expect("web").id.clone();
+        Target {
+            scope: TargetScope::Workload(w),
+            kind: crate::model::ResourceKind::NetworkPolicy,
+            task: crate::model::Task::Create,
+        }
+    }
+
+    #[test]
+    fn check_prunes_unobserved_peers_and_ports_and_reports_coverage_and_excess() {
+        let s = snapshot_with("", &[("a/api", "a/web", 8080)]);
+        let t = web_target(&s);
+        // An over-broad proposal (as an LLM might write): api on two ports, plus client.
+        let proposal: serde_json::Value = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "web", "namespace": "a"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "api"}}},
+                                      {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "b"}}}],
+                             "ports": [{"port": 8080}, {"port": 5353, "protocol": "UDP"}]}]}
+        });
+        let unrepaired = check(&s, &t, std::slice::from_ref(&proposal), &[], false);
+        assert_eq!((unrepaired.verdict.observed, unrepaired.verdict.covered), (1, 1));
+        assert!(
+            unrepaired.verdict.excess.iter().any(|e| e.contains("Deployment b/client on TCP/8080")),
+            "{:?}",
+            unrepaired.verdict.excess
+        );
+        let repaired = check(&s, &t, &[proposal], &[], true);
+        assert_eq!(repaired.verdict.repairs.len(), 2, "{:?}", repaired.verdict.repairs);
+        assert!(repaired.verdict.is_complete_coverage());
+        assert!(!repaired.verdict.excess.iter().any(|e| e.contains("b/client")), "{:?}", repaired.verdict.excess);
+        let rule = &repaired.manifests[0]["spec"]["ingress"][0];
+        assert_eq!(rule["from"].as_array().map(Vec::len), Some(1));
+        assert_eq!(rule["ports"].as_array().map(Vec::len), Some(1));
+        // A proposal that breaks the observed connection is reported, not silently accepted.
+        let deny = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "web", "namespace": "a"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}});
+        let broken = check(&s, &t, &[deny], &[], true);
+        assert_eq!(broken.verdict.covered, 0);
+        assert!(
+            broken.verdict.uncovered[0].contains("a/api -> Deployment a/web TCP/8080"),
+            "{:?}",
+            broken.verdict.uncovered
+        );
+    }
+
+    #[test]
+    fn reachability_for_the_tui() {
+        let s = snapshot_with(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: a}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: http}]}]\n",
+            &[],
+        );
+        let set = PolicySet::from_inventory(&s.inventory);
+        let w = s.inventory.workloads.iter().find(|w| w.id.name == "web").expect("web").id.clone();
+        let who = who_can_reach(&s, &set, &w);
+        assert_eq!(who, vec![Reach { peer: "Deployment a/api".into(), port: 8080, protocol: TCP }]);
+        let api = s.inventory.workloads.iter().find(|w| w.id.name == "api").expect("api").id.clone();
+        let reach = what_it_can_reach(&s, &set, &api);
+        assert!(reach.contains(&Reach { peer: "Deployment a/web".into(), port: 8080, protocol: TCP }));
+        assert!(!reach.iter().any(|r| r.peer == "Deployment a/web" && r.port == 5353));
+    }
 }

@@ -21,7 +21,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
@@ -1003,9 +1003,4 @@ pub fn ingest_str(
     let (mut set, stats) = ingest_reader(&mut cursor, name, &index, false, &mut |_| {})?;
     finalize(&mut set, options);
     Ok((set, stats))
-}
-
-/// The path label used in errors for a file.
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
