@@ -23,7 +23,7 @@ pub mod exit {
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        None => anyhow::bail!("the TUI is not built yet"),
+        None => crate::tui::run(&cli.tui),
         Some(_) => anyhow::bail!("this subcommand is not built yet"),
     }
 }
