@@ -305,7 +305,7 @@ pub fn select(rows: &[WorkloadRow], scope: &Scope, filter: &Filter, sort: SortKe
         .collect();
     idx.sort_by(|&a, &b| {
         let (ra, rb) = (&rows[a], &rows[b]);
-        let by_id = || ra.id.cmp(&rb.id);
+        let by_id = || (&ra.id.namespace, &ra.id.name, ra.id.kind).cmp(&(&rb.id.namespace, &rb.id.name, rb.id.kind));
         let o = match sort {
             SortKey::Namespace => by_id(),
             SortKey::Name => ra.id.name.cmp(&rb.id.name).then_with(by_id),

@@ -122,14 +122,14 @@ fn sev_slot(s: Option<Severity>) -> Slot {
 
 /// Column widths; columns are dropped by priority until the rest fit.
 fn visible_columns(width: u16) -> Vec<(usize, u16)> {
-    let widths: [u16; 12] = [12, 11, 20, 12, 16, 5, 5, 10, 18, 6, 5, 7];
+    let widths: [u16; 12] = [12, 11, 16, 12, 16, 5, 5, 10, 18, 6, 5, 7];
     let priority = [
         col::NAME,
         col::NAMESPACE,
         col::RISK,
         col::NETPOL,
-        col::KIND,
         col::SA,
+        col::KIND,
         col::RULES,
         col::API,
         col::ROLES,
