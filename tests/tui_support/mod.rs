@@ -74,13 +74,15 @@ pub fn cart_role_refined() -> Value {
 }
 
 pub fn snapshot() -> Snapshot {
-    let mut inv = Inventory::default();
-    inv.workloads = vec![
-        workload("db", WorkloadKind::StatefulSet, "postgres", "default", "postgres"),
-        workload("shop", WorkloadKind::Deployment, "cart", "cart", "cart"),
-        workload("shop", WorkloadKind::Deployment, "web", "web", "web"),
-        workload("shop", WorkloadKind::CronJob, "report", "cart", "report"),
-    ];
+    let mut inv = Inventory {
+        workloads: vec![
+            workload("db", WorkloadKind::StatefulSet, "postgres", "default", "postgres"),
+            workload("shop", WorkloadKind::Deployment, "cart", "cart", "cart"),
+            workload("shop", WorkloadKind::Deployment, "web", "web", "web"),
+            workload("shop", WorkloadKind::CronJob, "report", "cart", "report"),
+        ],
+        ..Inventory::default()
+    };
     inv.roles = vec![sourced(cart_role(), "manifests/rbac.yaml")];
     inv.role_bindings = vec![sourced(
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
