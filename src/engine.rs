@@ -66,3 +66,28 @@ pub trait Engine: Send + Sync {
         cancel: CancellationToken,
     ) -> BoxFuture<Result<Recommendation, EngineError>>;
 }
+
+/// Pick the engine for a run. `Deterministic` is always available. The LLM engines live in
+/// `chain` and are wired here by that module; until then `llm`/`hybrid` are a clear error
+/// rather than a silent fallback (the faces tell the user to use `--engine deterministic`).
+pub fn select(
+    choice: crate::cli::args::EngineChoice,
+    llm: &crate::cli::args::LlmArgs,
+    config: &crate::config::Config,
+) -> Result<Arc<dyn Engine>, EngineError> {
+    use crate::cli::args::EngineChoice;
+    let _ = (llm, config);
+    match choice {
+        EngineChoice::Deterministic => Ok(Arc::new(crate::synth::DeterministicEngine)),
+        EngineChoice::Llm | EngineChoice::Hybrid => Err(EngineError::Other(
+            "no LLM engine in this build yet; use --engine deterministic (the default)".to_string(),
+        )),
+    }
+}
+
+/// Whether an LLM provider is configured (flags/env first, then config.toml): base URL and model.
+pub fn llm_configured(llm: &crate::cli::args::LlmArgs, config: &crate::config::Config) -> Option<(String, String)> {
+    let base = llm.llm_base_url.clone().or_else(|| config.llm.base_url.clone())?;
+    let model = llm.llm_model.clone().or_else(|| config.llm.model.clone())?;
+    Some((base, model))
+}

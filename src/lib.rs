@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod eval;
 pub mod guard;

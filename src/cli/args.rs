@@ -38,6 +38,22 @@ pub enum Command {
     Info(InfoArgs),
     /// Run long-lived receivers (audit webhook) that feed kubeguard continuously.
     Serve(ServeArgs),
+    /// The bundled demo snapshot (`kubeguard demo export DIR` writes it out as a snapshot folder).
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write the demo snapshot folder (manifests/, audit/, flows/, provenance/, metrics/) to DIR,
+    /// to read it back with `--snapshot DIR` or to look at the inputs.
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Where the evidence comes from. Every path may be a file, a directory (read recursively),

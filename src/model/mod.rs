@@ -20,5 +20,5 @@ pub use flow::{Connection, Direction, FlowEndpoint, FlowVerdict, L4Protocol};
 pub use inventory::{Inventory, ManifestOrigin, Workload, WorkloadKind, WorkloadRef};
 pub use recommendation::{Finding, GuardVerdict, ProgressEvent, Recommendation, RuleEvidence, Severity, StepStatus};
 pub use runtime::{ContainerRef, MetricSample, RuntimeObservation};
-pub use subject::Subject;
+pub use subject::{Subject, SubjectClass};
 pub use target::{ResourceKind, Target, TargetScope, Task};

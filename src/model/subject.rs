@@ -62,6 +62,104 @@ impl Subject {
     }
 }
 
+/// What kind of identity a subject is, so faces and engines can filter out the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SubjectClass {
+    /// A service account outside the control plane: an application workload.
+    WorkloadServiceAccount,
+    /// A person or an external system authenticated as a user (or a group of them).
+    Human,
+    /// Kubelets: `system:node:<name>`.
+    Node,
+    /// API server, scheduler, controller manager, kube-proxy, other `system:` users, and the
+    /// controller-manager's per-controller service accounts in `kube-system`.
+    ControlPlane,
+    /// `system:anonymous`.
+    Anonymous,
+}
+
+/// Service accounts kube-controller-manager uses per controller
+/// (`--use-service-account-credentials`), as named by the bootstrap `system:controller:*` roles.
+const CONTROLLER_SERVICE_ACCOUNTS: &[&str] = &[
+    "attachdetach-controller",
+    "bootstrap-signer",
+    "certificate-controller",
+    "clusterrole-aggregation-controller",
+    "cronjob-controller",
+    "daemon-set-controller",
+    "deployment-controller",
+    "disruption-controller",
+    "endpoint-controller",
+    "endpointslice-controller",
+    "endpointslicemirroring-controller",
+    "ephemeral-volume-controller",
+    "expand-controller",
+    "generic-garbage-collector",
+    "horizontal-pod-autoscaler",
+    "job-controller",
+    "legacy-service-account-token-cleaner",
+    "namespace-controller",
+    "node-controller",
+    "persistent-volume-binder",
+    "pod-garbage-collector",
+    "pv-protection-controller",
+    "pvc-protection-controller",
+    "replicaset-controller",
+    "replication-controller",
+    "resource-claim-controller",
+    "resourcequota-controller",
+    "root-ca-cert-publisher",
+    "route-controller",
+    "selinux-warning-controller",
+    "service-account-controller",
+    "service-cidrs-controller",
+    "service-controller",
+    "statefulset-controller",
+    "token-cleaner",
+    "ttl-after-finished-controller",
+    "ttl-controller",
+    "validatingadmissionpolicy-status-controller",
+    "volumeattributesclass-protection-controller",
+];
+
+impl Subject {
+    /// Classify the identity. Every non-service-account username under `system:` belongs to the
+    /// platform (nodes, control plane, anonymous); everything else is human.
+    pub fn class(&self) -> SubjectClass {
+        match self {
+            Subject::ServiceAccount { namespace, name } => {
+                if namespace == "kube-system" && CONTROLLER_SERVICE_ACCOUNTS.contains(&name.as_str()) {
+                    SubjectClass::ControlPlane
+                } else {
+                    SubjectClass::WorkloadServiceAccount
+                }
+            }
+            Subject::User { name } => {
+                if name == "system:anonymous" {
+                    SubjectClass::Anonymous
+                } else if name.starts_with("system:node:") {
+                    SubjectClass::Node
+                } else if name.starts_with("system:") {
+                    SubjectClass::ControlPlane
+                } else {
+                    SubjectClass::Human
+                }
+            }
+            Subject::Group { name } => {
+                if name == "system:nodes" {
+                    SubjectClass::Node
+                } else if name == "system:unauthenticated" {
+                    SubjectClass::Anonymous
+                } else if name.starts_with("system:") {
+                    SubjectClass::ControlPlane
+                } else {
+                    SubjectClass::Human
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -87,5 +185,21 @@ mod tests {
             Subject::User { name: "system:serviceaccount:ns:".into() }
         );
         assert_eq!(Subject::from_username("alice"), Subject::User { name: "alice".into() });
+    }
+
+    #[test]
+    fn classifies_identities() {
+        let class = |u: &str| Subject::from_username(u).class();
+        assert_eq!(class("system:serviceaccount:shop:cart"), SubjectClass::WorkloadServiceAccount);
+        assert_eq!(class("system:serviceaccount:kube-system:coredns"), SubjectClass::WorkloadServiceAccount);
+        assert_eq!(class("system:serviceaccount:kube-system:replicaset-controller"), SubjectClass::ControlPlane);
+        assert_eq!(class("system:serviceaccount:shop:replicaset-controller"), SubjectClass::WorkloadServiceAccount);
+        assert_eq!(class("system:node:worker-1"), SubjectClass::Node);
+        assert_eq!(class("system:kube-scheduler"), SubjectClass::ControlPlane);
+        assert_eq!(class("system:apiserver"), SubjectClass::ControlPlane);
+        assert_eq!(class("system:anonymous"), SubjectClass::Anonymous);
+        assert_eq!(class("system:serviceaccount:ns:"), SubjectClass::ControlPlane);
+        assert_eq!(class("alice@example.com"), SubjectClass::Human);
+        assert_eq!(class("admin"), SubjectClass::Human);
     }
 }

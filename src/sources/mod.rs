@@ -41,6 +41,9 @@ pub struct IngestStats {
     pub skipped: u64,
     pub malformed: u64,
     pub errors: Vec<SourceError>,
+    /// Things the user should know that are not errors (defaults applied, objects ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 pub const MAX_KEPT_ERRORS: usize = 100;
@@ -64,6 +67,11 @@ impl IngestStats {
         for e in other.errors {
             if self.errors.len() < MAX_KEPT_ERRORS {
                 self.errors.push(e);
+            }
+        }
+        for n in other.notes {
+            if self.notes.len() < MAX_KEPT_ERRORS {
+                self.notes.push(n);
             }
         }
     }
