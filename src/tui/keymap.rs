@@ -244,7 +244,7 @@ const DEFAULTS: &[Default] = &[
     Default {
         action: A::Back,
         keys: &["esc"],
-        desc: "back",
+        desc: "back (in chains: first cancels a running one)",
         ctx: &[C::Detail, C::Chain, C::Step, C::Diff],
         hint: true,
     },

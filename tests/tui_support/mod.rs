@@ -1,7 +1,7 @@
 //! Shared fixtures for the TUI tests: a small hand-built snapshot (two namespaces, RBAC with
 //! a risky Role, a NetworkPolicy, a NodePort Service, audit and flow evidence), a scripted engine
 //! that streams progress like a chain would, and helpers to drive `update`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
