@@ -1018,7 +1018,25 @@ fn sniff(head: &[u8]) -> Layout {
             let trimmed = first_line.trim_ascii_end();
             if matches!(trimmed.last(), Some(b'{' | b'[' | b',' | b':')) { Layout::Json } else { Layout::Lines }
         }
-        Some(_) => Layout::Yaml,
+        Some(_) => {
+            // YAML only when the first line looks like YAML; anything else (a truncated first
+            // line, garbage) stays line-oriented so one bad line costs one line.
+            let first_line = rest.split(|&b| b == b'\n').next().unwrap_or(rest).trim_ascii_end();
+            let key_len = first_line.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+            let yaml_key = key_len > 0
+                && first_line[0].is_ascii_alphabetic()
+                && first_line.get(key_len) == Some(&b':')
+                && matches!(first_line.get(key_len + 1), None | Some(b' '));
+            if yaml_key
+                || first_line.starts_with(b"---")
+                || first_line.starts_with(b"#")
+                || first_line.starts_with(b"- ")
+            {
+                Layout::Yaml
+            } else {
+                Layout::Lines
+            }
+        }
     }
 }
 

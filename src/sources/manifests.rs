@@ -769,6 +769,15 @@ spec: {containers: [{name: c, image: x}]}
     }
 
     #[test]
+    fn crlf_bom_and_marker_comments() {
+        let text = "\u{feff}apiVersion: v1\r\nkind: ServiceAccount\r\nmetadata:\r\n  name: a\r\n  namespace: n\r\n--- # second\r\napiVersion: v1\r\nkind: ServiceAccount\r\nmetadata: {name: b, namespace: n}\r\n";
+        let (inv, stats) = parse(text);
+        assert_eq!(stats.malformed, 0, "{:?}", stats.errors);
+        assert_eq!(inv.service_accounts.len(), 2);
+        assert_eq!(inv.service_accounts[1].origin.line, 7);
+    }
+
+    #[test]
     fn split_keeps_lines() {
         let chunks = split_documents("a: 1\n---\n\nb: 2\n--- \n");
         assert_eq!(chunks.iter().map(|c| c.content_line).collect::<Vec<_>>(), vec![Some(1), Some(4), None]);

@@ -121,11 +121,11 @@ pub fn guard_check(
     original: &[Value],
 ) -> Result<Option<GuardOutcome>, String> {
     use crate::model::ResourceKind;
-    Ok(match target.kind {
-        ResourceKind::Role => Some(crate::guard::rbac::check(snapshot, target, proposal, original, false)),
-        // guards of these kinds have not landed on main yet: the UI says the verdict is not re-checked
-        ResourceKind::NetworkPolicy | ResourceKind::Deployment => None,
-    })
+    Ok(Some(match target.kind {
+        ResourceKind::Role => crate::guard::rbac::check(snapshot, target, proposal, original, false),
+        ResourceKind::NetworkPolicy => crate::guard::netpol::check(snapshot, target, proposal, original, false),
+        ResourceKind::Deployment => crate::guard::deploy::check(snapshot, target, proposal, original, false),
+    }))
 }
 
 /// Calls into areas that have not landed on main yet; each answers with a clear error so the UI

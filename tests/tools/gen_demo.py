@@ -158,8 +158,8 @@ def ref(resource, ns="", name="", group="", version="v1", sub=""):
     return r
 
 
-def core_uri(resource, ns="", name="", sub="", query=""):
-    p = "/api/v1"
+def _uri(prefix, resource, ns, name, sub, query):
+    p = prefix
     if ns:
         p += "/namespaces/" + ns
     p += "/" + resource
@@ -168,18 +168,14 @@ def core_uri(resource, ns="", name="", sub="", query=""):
     if sub:
         p += "/" + sub
     return p + (("?" + query) if query else "")
+
+
+def core_uri(resource, ns="", name="", sub="", query=""):
+    return _uri("/api/v1", resource, ns, name, sub, query)
 
 
 def group_uri(group, version, resource, ns="", name="", sub="", query=""):
-    p = "/apis/%s/%s" % (group, version)
-    if ns:
-        p += "/namespaces/" + ns
-    p += "/" + resource
-    if name:
-        p += "/" + name
-    if sub:
-        p += "/" + sub
-    return p + (("?" + query) if query else "")
+    return _uri("/apis/%s/%s" % (group, version), resource, ns, name, sub, query)
 
 
 def rb_reason(binding, ns, role, subject_ns, subject, cluster_role=False):

@@ -521,6 +521,23 @@ fn malformed_lines_are_counted_with_file_and_line_and_strict_stops() {
 }
 
 #[test]
+fn layout_is_sniffed_from_the_first_line() {
+    assert_eq!(sniff(b"{\"kind\":\"Event\"}\n{}"), Layout::Lines);
+    assert_eq!(sniff(b"  {\n  \"kind\": \"List\","), Layout::Json);
+    assert_eq!(sniff(b"[{}]"), Layout::Json);
+    assert_eq!(sniff(b"apiVersion: audit.k8s.io/v1\nkind: Event"), Layout::Yaml);
+    assert_eq!(sniff(b"---\nkind: EventList"), Layout::Yaml);
+    assert_eq!(sniff(b"ser\":{\"username\":\"a\"}}\n{\"kind\":\"Event\"}"), Layout::Lines);
+    assert_eq!(sniff(b"not json\n"), Layout::Lines);
+    // A log whose first line was cut off loses that line only.
+    let mut data = b"ame\":\"x\"}}\n".to_vec();
+    data.extend(lines(&[event("1", "alice", json!({}))]));
+    let (set, stats) = run(&data);
+    assert_eq!((stats.records, stats.malformed), (1, 1));
+    assert!(set.get(&user("alice")).is_some());
+}
+
+#[test]
 fn aks_envelope_carries_the_event_as_a_string() {
     let inner = event("1", "system:serviceaccount:shop:cart", json!({}));
     let envelope =

@@ -1,0 +1,3 @@
+module kubeguard.invalid/bench/auditdecode
+
+go 1.22
