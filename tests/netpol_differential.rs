@@ -18,9 +18,9 @@ use kubeguard::guard::netpol::{NetEndpoint, PolicySet, workload_endpoint, worklo
 use kubeguard::model::L4Protocol;
 
 fn cache_dir() -> PathBuf {
-    std::env::var_os("KUBEGUARD_TEST_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kubeguard-tests")
-    })
+    std::env::var_os("KUBEGUARD_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kubeguard-tests"))
 }
 
 fn netpolicy() -> Option<PathBuf> {
@@ -138,7 +138,8 @@ fn in_ranges(ranges: &[(Ipv4Addr, Ipv4Addr)], ip: Ipv4Addr) -> bool {
 fn evaluator_agrees_with_netpol_analyzer_on_the_corpus() {
     let Some(bin) = netpolicy() else { return };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/netpol/cases");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root).expect("corpus").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&root).expect("corpus").filter_map(|e| e.ok().map(|e| e.path())).collect();
     cases.sort();
     assert!(cases.len() >= 30, "corpus has {} cases", cases.len());
     let mut report = Vec::new();
@@ -168,7 +169,8 @@ fn evaluator_agrees_with_netpol_analyzer_on_the_corpus() {
         let mut probes = 0usize;
         let mut disagreements = Vec::new();
         for dst in &inv.workloads {
-            let mut ports: Vec<(u16, L4Protocol)> = workload_ports(dst).into_iter().map(|p| (p.port, p.protocol)).collect();
+            let mut ports: Vec<(u16, L4Protocol)> =
+                workload_ports(dst).into_iter().map(|p| (p.port, p.protocol)).collect();
             ports.extend([
                 (80, L4Protocol::TCP),
                 (443, L4Protocol::TCP),

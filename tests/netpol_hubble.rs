@@ -107,7 +107,8 @@ fn malformed_lines_are_counted_with_file_and_line_and_strict_fails() {
         flate2::write::GzEncoder::new(std::fs::File::create(&p).expect("create"), flate2::Compression::fast());
     enc.write_all(text.as_bytes()).expect("write");
     enc.finish().expect("finish");
-    let (set, stats) = hubble::ingest(std::slice::from_ref(&p), &Inventory::default(), false, &|_| {}).expect("lenient");
+    let (set, stats) =
+        hubble::ingest(std::slice::from_ref(&p), &Inventory::default(), false, &|_| {}).expect("lenient");
     assert_eq!(stats.malformed, 3, "{:?}", stats.errors);
     let lines: Vec<usize> = stats.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![2, 4, 5]);

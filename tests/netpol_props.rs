@@ -30,7 +30,11 @@ fn inventory_yaml(workloads: &[(usize, usize, Vec<(u16, bool)>)]) -> String {
 }
 
 fn strategy() -> impl Strategy<Value = (Vec<(usize, usize, Vec<(u16, bool)>)>, Vec<(usize, usize, usize)>)> {
-    let workload = (0usize..2, 0usize..3, prop::collection::vec((prop::sample::select(vec![80u16, 81, 443, 8080, 9090, 5432]), any::<bool>()), 1..3));
+    let workload = (
+        0usize..2,
+        0usize..3,
+        prop::collection::vec((prop::sample::select(vec![80u16, 81, 443, 8080, 9090, 5432]), any::<bool>()), 1..3),
+    );
     prop::collection::vec(workload, 2..6).prop_flat_map(|ws| {
         let n = ws.len();
         // Unique app label per namespace: fold duplicates onto distinct labels.
