@@ -20,11 +20,23 @@ pub struct Config {
 pub struct UiConfig {
     pub theme: String,
     pub mouse: bool,
+    /// Folder suggestions are saved to by default (relative to the working directory).
+    pub save_dir: Option<String>,
+    /// Below this terminal width the diff view is unified instead of side by side.
+    pub side_by_side_min_width: u16,
+    /// Key overrides: action name → keys (`down = ["j", "ctrl-n"]`, chords as `"g g"`).
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { theme: "dark".to_string(), mouse: false }
+        UiConfig {
+            theme: "dark".to_string(),
+            mouse: false,
+            save_dir: None,
+            side_by_side_min_width: 110,
+            keys: std::collections::BTreeMap::new(),
+        }
     }
 }
 
