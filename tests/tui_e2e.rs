@@ -148,7 +148,6 @@ fn selected_line(screen: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs the deterministic Role engine and audit evidence wired into the demo on main"]
 fn filter_refine_diff_edit_save_on_the_demo() {
     if !ensure_tmux() {
         return;
@@ -271,7 +270,6 @@ fn no_color_keeps_selection_visible() {
 }
 
 #[test]
-#[ignore = "needs the deterministic Role engine and audit evidence wired into the demo on main"]
 fn no_color_diff_keeps_markers() {
     if !ensure_tmux() {
         return;

@@ -93,10 +93,28 @@ pub async fn load(req: SourceRequest, input: InputArgs) -> Result<Source, String
             Ok(Source { snapshot, banner: None, context: None })
         }
         SourceRequest::Cluster { context, namespace } => {
-            match pending::cluster_load(context.as_deref(), namespace.as_deref()).await {
+            let live = tokio::time::timeout(
+                std::time::Duration::from_secs(CLUSTER_TIMEOUT_SECS),
+                crate::sources::cluster::load(context.as_deref(), namespace.as_deref()),
+            )
+            .await
+            .map_err(|_| format!("no answer within {CLUSTER_TIMEOUT_SECS} s"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            match live {
                 Ok(inventory) => {
                     let ctx = context.clone().unwrap_or_else(|| "current".to_string());
-                    let snapshot = Snapshot { label: format!("cluster:{ctx}"), inventory, ..Snapshot::default() };
+                    // Evidence files given on the command line are read beside the live inventory.
+                    let mut evidence = inputs_from_args(&input);
+                    evidence.manifests.clear();
+                    let mut snapshot = if evidence.is_empty() {
+                        Snapshot::default()
+                    } else {
+                        tokio::task::spawn_blocking(move || load_files(&evidence, String::new()))
+                            .await
+                            .map_err(|e| e.to_string())??
+                    };
+                    snapshot.label = format!("cluster:{ctx}");
+                    snapshot.inventory = inventory;
                     Ok(Source { snapshot, banner: None, context: Some(ctx) })
                 }
                 Err(e) => {
@@ -107,6 +125,9 @@ pub async fn load(req: SourceRequest, input: InputArgs) -> Result<Source, String
         }
     }
 }
+
+/// How long the live cluster may take to answer before the TUI falls back to the demo.
+const CLUSTER_TIMEOUT_SECS: u64 = 20;
 
 /// The engine the TUI runs actions with (`--engine`, `[llm]` config).
 pub fn engine(args: &TuiArgs, config: &Config) -> Result<Arc<dyn Engine>, String> {
@@ -126,12 +147,4 @@ pub fn guard_check(
         ResourceKind::NetworkPolicy => crate::guard::netpol::check(snapshot, target, proposal, original, false),
         ResourceKind::Deployment => crate::guard::deploy::check(snapshot, target, proposal, original, false),
     }))
-}
-
-/// Calls into areas that have not landed on main yet; each answers with a clear error so the UI
-/// shows why (replaced by the real calls as they merge).
-mod pending {
-    pub async fn cluster_load(_: Option<&str>, _: Option<&str>) -> Result<crate::model::Inventory, String> {
-        Err("live cluster support is not part of this build yet".to_string())
-    }
 }
