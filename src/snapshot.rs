@@ -115,5 +115,25 @@ pub fn load(inputs: &SnapshotInputs, progress: &(dyn Fn(&str, u64) + Sync)) -> R
         observed.api = api;
         report.audit = stats;
     }
+    if !inputs.flows.is_empty() {
+        let (flows, stats) =
+            crate::sources::hubble::ingest(&inputs.flows, &inventory, inputs.strict, &|b| progress("flows", b))?;
+        observed.flows = flows;
+        report.flows = stats;
+    }
+    if !inputs.provenance.is_empty() {
+        let (runtime, stats) =
+            crate::sources::provenance::ingest(&inputs.provenance, &inventory, inputs.strict, &|b| {
+                progress("provenance", b)
+            })?;
+        observed.runtime = runtime;
+        report.provenance = stats;
+    }
+    if !inputs.metrics.is_empty() {
+        let (metrics, stats) =
+            crate::sources::metrics::ingest(&inputs.metrics, &inventory, inputs.strict, &|b| progress("metrics", b))?;
+        observed.metrics = metrics;
+        report.metrics = stats;
+    }
     Ok(Snapshot { label: inputs.label(), inventory, observed, report })
 }

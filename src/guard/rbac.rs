@@ -1000,6 +1000,13 @@ fn parse_rule(v: &Value, loc: &str, namespaced: bool, problems: &mut Vec<String>
         }
         return Some(rule);
     }
+    for g in &rule.api_groups {
+        if g == "core" || g.contains('/') {
+            problems.push(format!(
+                "{loc}: apiGroup {g:?} matches nothing (the core group is \"\"; groups carry no version) (kept as written)"
+            ));
+        }
+    }
     if rule.api_groups.is_empty() || rule.resources.is_empty() {
         problems.push(format!("{loc}: a resource rule needs apiGroups and resources (dropped)"));
         return None;
@@ -1693,6 +1700,10 @@ fn role_scopes(role: &RoleObj, policy: &Policy, user: &UserInfo) -> BTreeSet<Str
 }
 
 fn supported_in(support: &BTreeSet<ScopedPerm>, scope: &str, p: &Perm) -> bool {
+    let exact = |s: &str| support.contains(&ScopedPerm { scope: s.to_string(), perm: p.clone() });
+    if exact(scope) || exact("") {
+        return true;
+    }
     support.iter().any(|q| (q.scope == scope || q.scope.is_empty()) && perm_covers(&q.perm, p))
 }
 

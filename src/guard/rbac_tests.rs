@@ -221,8 +221,18 @@ fn core_group_is_empty_string_and_same_resource_in_two_groups_is_two_grants() {
     let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}));
     assert!(p.allows(&u, &req("create", "", "events", "", "a", "")));
     assert!(!p.allows(&u, &req("create", "events.k8s.io", "events", "", "a", "")));
-    let (p, u) = one_rule(json!({"apiGroups": ["core"], "resources": ["events"], "verbs": ["create"]}));
-    assert!(!p.allows(&u, &req("create", "", "events", "", "a", "")), "\"core\" is not the core group");
+    let (p, u) = (
+        parse_objects(
+            &[
+                cluster_role("cr", json!([{"apiGroups": ["core"], "resources": ["events"], "verbs": ["create"]}])),
+                crb("b", "cr", sa_subj("a", "app")),
+            ],
+            false,
+        ),
+        user(&sa("a", "app")),
+    );
+    assert!(p.problems.iter().any(|x| x.message.contains("the core group is")), "{:?}", p.problems);
+    assert!(!p.policy().allows(&u, &req("create", "", "events", "", "a", "")), "\"core\" is not the core group");
 }
 
 #[test]
@@ -601,4 +611,16 @@ fn check_drops_a_binding_to_an_existing_broad_role_outside_the_proposal() {
     let missing = vec![rb("shop", "ghost", "Role", "nope", sa_subj("shop", "app"))];
     let out = check(&snap, &target(&s, Task::Create), &missing, &[], true);
     assert!(out.manifests.is_empty());
+}
+
+#[test]
+fn proxy_verb_and_proxy_subresources_are_distinct_grants() {
+    // Legacy `/api/v1/proxy/...` paths authorize verb `proxy` on the resource; the modern form is
+    // the `services/proxy` (`pods/proxy`, `nodes/proxy`) subresource with the HTTP verb.
+    let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["services"], "verbs": ["proxy"]}));
+    assert!(p.allows(&u, &req("proxy", "", "services", "", "a", "web")));
+    assert!(!p.allows(&u, &req("get", "", "services", "proxy", "a", "web")));
+    let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}));
+    assert!(p.allows(&u, &req("get", "", "services", "proxy", "a", "web")));
+    assert!(!p.allows(&u, &req("proxy", "", "services", "", "a", "web")));
 }

@@ -16,8 +16,8 @@ use crate::snapshot::Snapshot;
 pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
     let mut out = match kind {
         ResourceKind::Role => super::rbac::targets(snapshot, task),
-        ResourceKind::NetworkPolicy => Vec::new(),
-        ResourceKind::Deployment => Vec::new(),
+        ResourceKind::NetworkPolicy => super::netpol::targets(snapshot, task),
+        ResourceKind::Deployment => super::deploy::targets(snapshot, task),
     };
     out.sort();
     out.dedup();
@@ -28,9 +28,8 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
     match target.kind {
         ResourceKind::Role => super::rbac::recommend(snapshot, target),
-        ResourceKind::NetworkPolicy | ResourceKind::Deployment => {
-            Err(EngineError::NotApplicable(format!("no deterministic {} engine in this build yet", target.kind)))
-        }
+        ResourceKind::NetworkPolicy => super::netpol::recommend(snapshot, target),
+        ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
     }
 }
 

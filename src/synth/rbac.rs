@@ -131,6 +131,18 @@ fn subject_findings(snapshot: &Snapshot, subject: &Subject) -> Vec<Finding> {
             ),
         });
     }
+    if !profile.credited_bindings.is_empty() {
+        let mut credited: Vec<(&String, &Evidence)> = profile.credited_bindings.iter().collect();
+        credited.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+        let shown: Vec<String> = credited.iter().take(10).map(|(b, e)| format!("{b} ({}x)", e.count)).collect();
+        let more = if credited.len() > 10 { format!(" and {} more", credited.len() - 10) } else { String::new() };
+        out.push(Finding {
+            rule_id: "KG-RBAC-CREDITED-BINDINGS".into(),
+            severity: Severity::Info,
+            subject: who.clone(),
+            message: format!("the API server credited these bindings for allowed requests: {}{more}", shown.join(", ")),
+        });
+    }
     let user = UserInfo::for_subject(subject);
     let boot = g::bootstrap_policy();
     let defaults = profile.allowed.keys().filter(|r| boot.allows(&user, r)).count();
@@ -301,6 +313,10 @@ fn role_label(role: &RoleObj) -> String {
 /// Removed permissions of `role` (as the original spelled them, wildcards included) with the
 /// highest risk they had in any of the scopes the subject held them in.
 fn removed_lines(role: &RoleObj, kept: &BTreeSet<Perm>, scopes: &BTreeSet<String>) -> Vec<(String, Severity)> {
+    // Group removed atoms by (narrowed?, severity, risk ids), then compact each group back into
+    // rules so one line lists e.g. `get,list,watch core/nodes,pods`.
+    type Group = (bool, Severity, Vec<&'static str>);
+    let mut groups: BTreeMap<Group, BTreeSet<Perm>> = BTreeMap::new();
     let mut out = Vec::new();
     for rule in &role.rules {
         let (perms, truncated) = g::rule_perms(rule);
@@ -317,18 +333,18 @@ fn removed_lines(role: &RoleObj, kept: &BTreeSet<Perm>, scopes: &BTreeSet<String
                 sev = sev.max(sv);
                 ids.extend(found);
             }
-            let where_ =
-                scopes.iter().map(|s| if s.is_empty() { "cluster-wide" } else { s }).collect::<Vec<_>>().join(", ");
-            let what = if narrowed { "narrowed to what was used" } else { "removed" };
-            let risk_ids = if ids.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", ids.into_iter().collect::<Vec<_>>().join(", "))
-            };
-            out.push((format!("{}: {what}: {p} ({where_}){risk_ids}", role_label(role)), sev));
+            groups.entry((narrowed, sev, ids.into_iter().collect())).or_default().insert(p);
         }
         if truncated {
             out.push((format!("{}: rule {rule} has too many combinations to list", role_label(role)), Severity::Info));
+        }
+    }
+    let where_ = scopes.iter().map(|s| if s.is_empty() { "cluster-wide" } else { s }).collect::<Vec<_>>().join(", ");
+    for ((narrowed, sev, ids), perms) in groups {
+        let what = if narrowed { "narrowed to what was used" } else { "removed" };
+        let risk_ids = if ids.is_empty() { String::new() } else { format!(" [{}]", ids.join(", ")) };
+        for rule in g::compact(&perms) {
+            out.push((format!("{}: {what}: {rule} ({where_}){risk_ids}", role_label(role)), sev));
         }
     }
     out
@@ -586,7 +602,7 @@ fn refine(
     let evidence = rule_evidence(snapshot, subject, &outcome.manifests);
     findings.sort();
     findings.dedup();
-    removed.sort();
+    removed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     removed.dedup();
     Ok(Recommendation {
         target: target.clone(),

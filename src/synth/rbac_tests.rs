@@ -11,6 +11,11 @@ fn create_with(snap: &Snapshot, s: &Subject, opts: &RbacOptions) -> Recommendati
     recommend_with(snap, &target(s, Task::Create), opts).expect("recommendation")
 }
 
+/// *create* with verb expansion and name widening off, from allowed requests only.
+fn create_exact(s: &Subject, allowed: &[ApiRequest]) -> Recommendation {
+    create_with(&snapshot(s, allowed, &[], &[]), s, &RbacOptions::exact())
+}
+
 fn kinds(rec: &Recommendation) -> Vec<(String, String, String)> {
     rec.manifests
         .iter()
@@ -41,13 +46,10 @@ fn rules_of(rec: &Recommendation, kind: &str, ns: &str) -> Vec<Value> {
 #[test]
 fn create_namespaced_requests_give_a_role_and_rolebinding_to_the_service_account() {
     let s = sa("shop", "cart");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[req("get", "", "configmaps", "", "shop", "cart-config"), req("list", "", "pods", "", "shop", "")],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     assert_eq!(
         kinds(&rec),
         vec![
@@ -76,13 +78,10 @@ fn create_namespaced_requests_give_a_role_and_rolebinding_to_the_service_account
 #[test]
 fn cluster_scoped_resources_cross_namespace_lists_and_non_resource_urls_go_to_a_clusterrole() {
     let s = sa("mon", "agent");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[req("list", "", "nodes", "", "", ""), req("watch", "", "pods", "", "", ""), url("get", "/metrics")],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     assert_eq!(
         kinds(&rec),
         vec![
@@ -98,17 +97,14 @@ fn cluster_scoped_resources_cross_namespace_lists_and_non_resource_urls_go_to_a_
 #[test]
 fn same_operation_in_several_namespaces_is_one_clusterrole_bound_by_rolebindings_in_exactly_those() {
     let s = sa("ops", "bot");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[
             req("list", "", "pods", "", "a", ""),
             req("list", "", "pods", "", "b", ""),
             req("get", "", "secrets", "", "a", "tls"),
         ],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     let k = kinds(&rec);
     assert_eq!(k.iter().filter(|(kind, _, _)| kind == "ClusterRole").count(), 1, "{k:?}");
     assert!(!k.iter().any(|(kind, _, _)| kind == "ClusterRoleBinding"), "{k:?}");
@@ -124,13 +120,10 @@ fn same_operation_in_several_namespaces_is_one_clusterrole_bound_by_rolebindings
 #[test]
 fn never_resource_names_on_top_level_create_or_deletecollection() {
     let s = sa("a", "w");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[req("create", "", "configmaps", "", "a", "cm1"), req("deletecollection", "", "pods", "", "a", "")],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     for r in rules_of(&rec, "Role", "a") {
         assert!(r.get("resourceNames").is_none(), "{r}");
     }
@@ -163,13 +156,10 @@ fn resource_names_on_subresource_create_when_one_name_observed() {
 #[test]
 fn list_watch_with_a_name_field_selector_get_no_resource_names() {
     let s = sa("a", "w");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[req("list", "", "configmaps", "", "a", "one"), req("watch", "", "configmaps", "", "a", "one")],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     assert_eq!(
         rules_of(&rec, "Role", "a"),
         vec![json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]})]
@@ -205,17 +195,14 @@ fn verb_expansion_is_configurable_and_defaults_to_audit2rbac() {
 #[test]
 fn core_group_stays_empty_and_crd_groups_pass_through_unchanged() {
     let s = sa("a", "w");
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[
             req("get", "", "pods", "", "a", "p"),
             req("list", "extensions", "ingresses", "", "a", ""),
             req("list", "example.com", "widgets", "", "a", ""),
         ],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     let groups: Vec<Value> = rules_of(&rec, "Role", "a").iter().map(|r| r["apiGroups"].clone()).collect();
     assert_eq!(groups, vec![json!([""]), json!(["example.com"]), json!(["extensions"])]);
 }
@@ -223,7 +210,7 @@ fn core_group_stays_empty_and_crd_groups_pass_through_unchanged() {
 #[test]
 fn default_public_endpoints_and_self_subject_reviews_are_not_granted_again() {
     let s = Subject::User { name: "alice".into() };
-    let snap = snapshot(
+    let rec = create_exact(
         &s,
         &[
             url("get", "/version"),
@@ -231,10 +218,7 @@ fn default_public_endpoints_and_self_subject_reviews_are_not_granted_again() {
             req("create", "authorization.k8s.io", "selfsubjectaccessreviews", "", "", ""),
             req("get", "", "pods", "", "a", "p"),
         ],
-        &[],
-        &[],
     );
-    let rec = create_with(&snap, &s, &RbacOptions::exact());
     assert_eq!(kinds(&rec).iter().filter(|k| k.0 == "ClusterRole").count(), 0, "{:?}", kinds(&rec));
     assert_eq!(rec.verdict.observed, 1);
     assert_eq!(
@@ -276,6 +260,18 @@ fn output_is_deterministic_and_every_rule_has_evidence() {
         }
     }
     assert_eq!(rule_count, one.evidence.len());
+}
+
+#[test]
+fn credited_bindings_from_the_reason_annotation_are_reported() {
+    let s = sa("a", "w");
+    let mut snap = snapshot(&s, &[req("get", "", "pods", "", "a", "p")], &[], &[]);
+    if let Some(p) = snap.observed.api.subjects.get_mut(&s) {
+        p.credited_bindings.insert("RoleBinding/a/legacy".into(), Evidence::one(crate::model::Timestamp(1), None));
+    }
+    let rec = create_with(&snap, &s, &RbacOptions::exact());
+    let f = rec.findings.iter().find(|f| f.rule_id == "KG-RBAC-CREDITED-BINDINGS").expect("finding");
+    assert!(f.message.contains("RoleBinding/a/legacy (1x)"), "{}", f.message);
 }
 
 #[test]
@@ -324,7 +320,7 @@ fn refine_replaces_wildcards_with_what_was_used_and_keeps_names_labels_annotatio
         ])
     );
     assert!(rec.removed.iter().any(|(l, sev)| l.contains("* */*") && *sev == Severity::Critical), "{:?}", rec.removed);
-    assert!(rec.removed.iter().any(|(l, _)| l.contains("update core/configmaps name=other")));
+    assert!(rec.removed.iter().any(|(l, _)| l.contains("update core/configmaps names=cfg,other")));
     assert!(rec.verdict.is_complete_coverage());
     assert!(rec.verdict.risks_removed.iter().any(|f| f.rule_id == "KG-RBAC-WILDCARD-ALL"));
 }
@@ -380,7 +376,7 @@ fn refine_splits_a_shared_clusterrole_instead_of_shrinking_it() {
     assert!(rec.findings.iter().any(|f| f.rule_id == "KG-RBAC-SHARED-ROLE-SPLIT"));
     assert!(rec.verdict.is_complete_coverage(), "{:?}", rec.verdict);
     assert!(
-        rec.removed.iter().any(|(l, s)| l.contains("get core/secrets") && *s >= Severity::High),
+        rec.removed.iter().any(|(l, s)| l.contains("get,list core/secrets") && *s >= Severity::High),
         "{:?}",
         rec.removed
     );
