@@ -10,9 +10,12 @@
 //! `truth.paths` lists files or folders, one per line, relative to `APP/` (`#` comments), so
 //! public manifests can be referenced rather than copied.
 //!
-//! When the engine declines a target (no evidence, not applicable) or a unit has no target,
-//! the prediction is the input as it stands (what the user keeps): no objects for create, the
-//! input's objects for refine.
+//! The prediction for a unit is, for a Role, the recommendation's objects (the subject's whole
+//! set of bindings; role references may resolve to roles left in the input); otherwise the
+//! state after applying the recommendation to the input:
+//! the input objects, with those the recommendation rewrites (same kind, namespace, name)
+//! replaced and its new objects added. When the engine declines a target (no evidence, not
+//! applicable) or a unit has no target, the input stands as it is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -181,7 +184,7 @@ pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<Ev
                         Err(e) => errors.push((format!("{}: {t}", app.name), e.to_string())),
                     }
                 }
-                let scored = score(&snapshot, kind, task, &recs, &truth);
+                let scored = score(&snapshot, kind, &recs, &truth);
                 units.extend(scored.into_iter().map(|(unit, recommended, counts)| UnitResult {
                     app: app.name.clone(),
                     engine: engine.to_string(),
@@ -207,7 +210,6 @@ pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<Ev
 pub fn score(
     snapshot: &Snapshot,
     kind: ResourceKind,
-    task: Task,
     recs: &BTreeMap<TargetScope, Recommendation>,
     truth: &[Value],
 ) -> Vec<(String, bool, Counts)> {
@@ -215,9 +217,8 @@ pub fn score(
     let input = inventory_values(inv);
     let kept = |scope: &TargetScope| -> (bool, Vec<Value>) {
         match recs.get(scope) {
-            Some(r) => (true, r.manifests.clone()),
-            None if task == Task::Refine => (false, input.clone()),
-            None => (false, Vec::new()),
+            Some(r) => (true, applied(&input, &r.manifests)),
+            None => (false, input.clone()),
         }
     };
     let mut out = Vec::new();
@@ -241,14 +242,36 @@ pub fn score(
             let mut disc = super::rbac::Discovery::builtin();
             disc.learn_objects(truth);
             disc.learn_objects(&input);
+            for profile in snapshot.observed.api.subjects.values() {
+                for req in profile.allowed.keys().chain(profile.denied.keys()).chain(profile.unresolved.keys()) {
+                    if !req.namespace.is_empty() {
+                        disc.namespaces.insert(req.namespace.clone());
+                    }
+                    let r = if req.subresource.is_empty() {
+                        req.resource.clone()
+                    } else {
+                        format!("{}/{}", req.resource, req.subresource)
+                    };
+                    disc.learn_resource(&req.api_group, &r);
+                }
+            }
+            // Namespaces come from the inputs and the truth only, so that the truth's units
+            // do not depend on what an engine proposed; resources named by proposals count.
+            let namespaces = disc.namespaces.clone();
             for r in recs.values() {
                 disc.learn_objects(&r.manifests);
             }
+            disc.namespaces = namespaces;
             let input_roles: Vec<Value> =
                 input.iter().filter(|o| matches!(kind_of(o), "Role" | "ClusterRole")).cloned().collect();
             for s in subjects {
                 let scope = TargetScope::Subject(s.clone());
-                let (recommended, pred) = kept(&scope);
+                // An RBAC recommendation is the subject's complete set of bindings (refine
+                // replaces the old ones); its roleRefs may point at roles left in the input.
+                let (recommended, pred) = match recs.get(&scope) {
+                    Some(r) => (true, r.manifests.clone()),
+                    None => (false, input.clone()),
+                };
                 let p = super::rbac::grants(&s, &pred, &input_roles, &disc);
                 let t = super::rbac::grants(&s, truth, &[], &disc);
                 out.push((s.to_string(), recommended, Counts::of_sets(&p, &t)));
@@ -300,6 +323,20 @@ pub fn score(
         }
     }
     out
+}
+
+/// The objects after applying `manifests` over `input`: an object with the same kind,
+/// namespace and name is replaced, others are added.
+pub fn applied(input: &[Value], manifests: &[Value]) -> Vec<Value> {
+    let key = |o: &Value| {
+        (
+            kind_of(o).to_string(),
+            o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string(),
+            o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        )
+    };
+    let replaced: BTreeSet<_> = manifests.iter().map(key).collect();
+    input.iter().filter(|o| !replaced.contains(&key(o))).chain(manifests).cloned().collect()
 }
 
 fn kind_of(o: &Value) -> &str {
