@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::guard::netpol::{NetEndpoint, PolicySet, UniverseEndpoint, protocol_name};
+use crate::guard::netpol::{NetEndpoint, PolicySet, SideDecision, UniverseEndpoint, protocol_name};
 use crate::model::Direction;
 
 /// One allowed connection as seen from the workload being scored.
@@ -51,7 +51,9 @@ pub fn connections(
                 Direction::Egress => ("egress", &peer.ports),
             };
             for (port, proto) in ports {
-                if policies.side(*d, me, &peer.endpoint, *port, *proto).allows() {
+                let side = policies.side(*d, me, &peer.endpoint, *port, *proto);
+                // Connections no policy can deny (ingress from the pod's own node) say nothing.
+                if side.allows() && !matches!(side, SideDecision::Exempt(_)) {
                     out.insert(Conn {
                         direction: name,
                         peer: peer.label.clone(),
