@@ -74,6 +74,14 @@ fn truth_units_match_hand_counts_in_both_tasks() {
         // events create/patch in controllers counted once → 16 + 40 − 2 = 54.
         assert_eq!(truth_size(&r, "controllers", task, "role", "ServiceAccount controllers/widget-operator"), 54);
     }
+    // Deployment facts: reloader runAsNonRoot, runAsUser, seccomp = 3; external-dns container
+    // runAsNonRoot, runAsUser, runAsGroup, seccomp (from the pod), readOnlyRootFilesystem,
+    // allowPrivilegeEscalation false, drop ALL + pod fsGroup = 8 (privileged: false is the
+    // default, no fact); widget-operator runAsNonRoot, seccomp, allowPrivilegeEscalation, drop
+    // ALL + 4 resource quantities = 8.
+    for (w, n) in [("reloader", 3), ("external-dns", 8), ("widget-operator", 8)] {
+        assert_eq!(truth_size(&r, "controllers", "create", "deployment", &format!("Deployment controllers/{w}")), n);
+    }
     // Rows: one corpus total per task × kind that has units.
     let rows = r["rows"].as_array().unwrap();
     assert!(rows.iter().any(|x| x["app"] == "*" && x["task"] == "refine" && x["kind"] == "role"));
