@@ -2,6 +2,7 @@
 # Audit-log ingest benchmark: kubeguard vs audit2rbac on the same generated log.
 #
 #   benches/audit_ingest.sh [SIZE_MB]        (default 1024; files go to $BENCH_DIR, default /tmp/kubeguard-bench)
+#   KG_BIN=path/to/audit_ingest benches/audit_ingest.sh   (skip the release build)
 #
 # Generates a realistic audit.k8s.io/v1 log (benches/gen_audit_log.py) of SIZE_MB and one of a
 # quarter of that size with the same distinct-tuple mix, then measures wall time and peak RSS
@@ -35,9 +36,14 @@ for pair in "$SIZE_MB:$BIG" "$SMALL_MB:$SMALL"; do
   fi
 done
 
-echo "building kubeguard (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --example audit_ingest)
-KG="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/audit_ingest"
+# KG_BIN: use an already built examples/audit_ingest binary instead of building the release one.
+if [ -n "${KG_BIN:-}" ]; then
+  KG=$KG_BIN
+else
+  echo "building kubeguard (release)..." >&2
+  (cd "$ROOT" && cargo build --release --quiet --example audit_ingest)
+  KG="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/audit_ingest"
+fi
 
 PEER_NAME=audit2rbac
 PEER=$(command -v audit2rbac || true)

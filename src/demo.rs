@@ -128,8 +128,14 @@ mod tests {
     fn demo_manifests_load_cleanly_with_stable_origins() {
         let snap = load().expect("demo loads");
         assert_eq!(snap.label, "demo");
-        let r = &snap.report.manifests;
-        assert_eq!(r.malformed, 0, "{:?}", r.errors);
+        for (name, r) in snap.report.sources() {
+            assert_eq!(r.malformed, 0, "{name}: {:?}", r.errors);
+            assert!(r.files > 0 && r.records > 0, "{name}: the demo has evidence of every kind");
+        }
+        assert!(!snap.observed.api.subjects.is_empty());
+        assert!(!snap.observed.flows.connections.is_empty());
+        assert!(!snap.observed.runtime.containers.is_empty());
+        assert!(!snap.observed.metrics.series.is_empty());
         let inv = &snap.inventory;
         let ids: Vec<(String, WorkloadKind, String)> =
             inv.workloads.iter().map(|w| (w.id.namespace.clone(), w.id.kind, w.id.name.clone())).collect();

@@ -5,6 +5,7 @@
 //! LLM) propose, `guard` verifies and repairs, and the faces (`tui`, `cli`, via `report`)
 //! present. Pure core, I/O at the edges.
 
+pub mod apply;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod guard;
 pub mod model;
 pub mod profile;
 pub mod report;
+pub mod serve;
 pub mod snapshot;
 pub mod sources;
 pub mod synth;

@@ -203,6 +203,12 @@ pub struct ServeArgs {
     /// Folder for the rotating audit log written by the receiver.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// PEM certificate (chain) for the webhook; default: a self-signed one generated at start.
+    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// TUI options (used when no subcommand is given).

@@ -24,9 +24,9 @@ pub enum InputsError {
     #[error("--demo cannot be combined with other inputs")]
     DemoAndPaths,
     #[error(
-        "live cluster mode (--cluster) is not in this build yet; export manifests with `kubectl get -o yaml` and use --manifests"
+        "--cluster reads the inventory from the cluster: it cannot be combined with --manifests, --snapshot or --demo"
     )]
-    NoCluster,
+    ClusterAndManifests,
 }
 
 /// What to load: the bundled demo or a set of paths.
@@ -34,11 +34,16 @@ pub enum InputsError {
 pub enum Source {
     Demo,
     Paths(SnapshotInputs),
+    /// Live cluster inventory (kubeconfig context) plus evidence files.
+    Cluster {
+        context: Option<String>,
+        inputs: SnapshotInputs,
+    },
 }
 
 pub fn resolve(args: &InputArgs) -> Result<Source, InputsError> {
-    if args.cluster {
-        return Err(InputsError::NoCluster);
+    if args.cluster && (args.demo || args.snapshot.is_some() || !args.manifests.is_empty()) {
+        return Err(InputsError::ClusterAndManifests);
     }
     let mut inputs = match &args.snapshot {
         Some(dir) if !dir.is_dir() => return Err(InputsError::NotADirectory(dir.clone())),
@@ -56,6 +61,9 @@ pub fn resolve(args: &InputArgs) -> Result<Source, InputsError> {
             return Err(InputsError::DemoAndPaths);
         }
         return Ok(Source::Demo);
+    }
+    if args.cluster {
+        return Ok(Source::Cluster { context: args.context.clone(), inputs });
     }
     if inputs.is_empty() && args.snapshot.is_none() {
         return Err(InputsError::Empty);
@@ -93,6 +101,9 @@ pub fn load(source: &Source) -> Result<Snapshot, InputError> {
     let result = match source {
         Source::Demo => crate::demo::load_with_progress(&progress),
         Source::Paths(inputs) => crate::snapshot::load(inputs, &progress),
+        Source::Cluster { context, inputs } => {
+            crate::sources::cluster::load_snapshot(context.as_deref(), inputs, &progress)
+        }
     };
     bar.finish_and_clear();
     result

@@ -53,9 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             exit::OK
         }
         Some(Command::Eval(a)) => eval::run(&a, &mut out, &mut err)?,
-        Some(Command::Serve(_)) => {
-            writeln!(err, "error: `kubeguard serve` is not in this build yet")?;
-            exit::ERROR
+        Some(Command::Serve(a)) => {
+            drop(out);
+            drop(err);
+            return crate::serve::run(&a);
         }
     };
     out.flush()?;

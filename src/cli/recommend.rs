@@ -84,8 +84,8 @@ pub fn worst(recs: &[Recommendation]) -> Option<Severity> {
 }
 
 pub fn run(args: &RecommendArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
-    if args.apply {
-        let _ = writeln!(err, "error: --apply needs live cluster mode, which is not in this build yet");
+    if args.apply && !args.input.cluster {
+        let _ = writeln!(err, "error: --apply writes to a live cluster: add --cluster (and --context NAME)");
         return Ok(exit::USAGE);
     }
     let fail_on = match &args.fail_on {
@@ -151,6 +151,10 @@ pub fn run(args: &RecommendArgs, out: &mut dyn Write, err: &mut dyn Write) -> an
         "{} recommendation(s), {} manifest(s); guard: {}/{} observed covered; {} permission(s) removed",
         s.recommendations, s.manifests, s.covered, s.observed, s.removed
     );
+    if args.apply {
+        let stdin = std::io::stdin();
+        return crate::apply::run_cli(args.input.context.as_deref(), &recs, &mut stdin.lock(), err);
+    }
     if let (Some(threshold), Some(w)) = (fail_on, worst(&recs))
         && w >= threshold
     {

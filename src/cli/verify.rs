@@ -14,14 +14,11 @@ use crate::report::{self, Summary};
 use crate::snapshot::Snapshot;
 
 /// The guard of one resource kind applied to the current objects.
-fn check_current(
-    snapshot: &Snapshot,
-    target: &Target,
-    current: &[serde_json::Value],
-) -> Option<crate::guard::GuardOutcome> {
+fn check_current(snapshot: &Snapshot, target: &Target, current: &[serde_json::Value]) -> crate::guard::GuardOutcome {
     match target.kind {
-        ResourceKind::Role => Some(crate::guard::rbac::check(snapshot, target, current, current, false)),
-        ResourceKind::NetworkPolicy | ResourceKind::Deployment => None,
+        ResourceKind::Role => crate::guard::rbac::check(snapshot, target, current, current, false),
+        ResourceKind::NetworkPolicy => crate::guard::netpol::check(snapshot, target, current, current, false),
+        ResourceKind::Deployment => crate::guard::deploy::check(snapshot, target, current, current, false),
     }
 }
 
@@ -48,10 +45,7 @@ pub fn verify(
                     continue;
                 }
             };
-            let Some(outcome) = check_current(snapshot, &target, &current) else {
-                let _ = writeln!(err, "skipped {target}: no {} guard in this build yet", target.kind);
-                continue;
-            };
+            let outcome = check_current(snapshot, &target, &current);
             out.push(Recommendation {
                 target,
                 engine: "verify".to_string(),

@@ -1755,7 +1755,8 @@ fn rewrite_binding(v: &Value, b: &BindingObj, keep: &[&SubjectRef]) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.insert("apiVersion".into(), json!(RBAC_API_VERSION));
-        if keep.len() != b.subjects.len() {
+        let raw_len = m.get("subjects").and_then(Value::as_array).map_or(0, Vec::len);
+        if keep.len() != b.subjects.len() || raw_len != keep.len() {
             m.insert("subjects".into(), json!(keep.iter().map(|s| s.to_json()).collect::<Vec<_>>()));
         }
     }

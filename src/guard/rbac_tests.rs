@@ -549,6 +549,25 @@ fn check_reports_invalid_llm_output_without_panicking() {
 }
 
 #[test]
+fn repaired_bindings_drop_unusable_subjects_from_the_written_object() {
+    let (s, reqs) = observed_app();
+    let snap = snapshot(&s, &reqs, &[], &[]);
+    let proposal = vec![
+        role("shop", "r", json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}])),
+        rb(
+            "shop",
+            "r",
+            "Role",
+            "r",
+            json!([{"kind": "ServiceAccount", "name": "app", "namespace": "shop"}, {"kind": "Robot", "name": "x"}, 5]),
+        ),
+    ];
+    let out = check(&snap, &target(&s, Task::Create), &proposal, &[], true);
+    assert_eq!(out.manifests[1]["subjects"], json!([{"kind": "ServiceAccount", "name": "app", "namespace": "shop"}]));
+    assert!(parse_objects(&out.manifests, false).problems.is_empty());
+}
+
+#[test]
 fn check_restores_observed_requests_the_original_allowed() {
     let (s, reqs) = observed_app();
     let original = vec![
@@ -623,4 +642,73 @@ fn proxy_verb_and_proxy_subresources_are_distinct_grants() {
     let (p, u) = one_rule(json!({"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}));
     assert!(p.allows(&u, &req("get", "", "services", "proxy", "a", "web")));
     assert!(!p.allows(&u, &req("proxy", "", "services", "", "a", "web")));
+}
+
+// ---------------------------------------------------------------- robustness
+
+fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let words = prop_oneof![
+        Just("*".to_string()),
+        Just("".to_string()),
+        Just("pods/*".to_string()),
+        Just("/api*".to_string()),
+        Just("Role".to_string()),
+        Just("ClusterRole".to_string()),
+        Just("RoleBinding".to_string()),
+        Just("ClusterRoleBinding".to_string()),
+        Just("ServiceAccount".to_string()),
+        Just("get".to_string()),
+        Just("a".to_string()),
+        "[a-z/*]{0,6}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        words.prop_map(Value::String),
+    ];
+    let keys = prop_oneof![
+        Just("kind"),
+        Just("apiVersion"),
+        Just("metadata"),
+        Just("name"),
+        Just("namespace"),
+        Just("rules"),
+        Just("verbs"),
+        Just("apiGroups"),
+        Just("resources"),
+        Just("resourceNames"),
+        Just("nonResourceURLs"),
+        Just("roleRef"),
+        Just("subjects"),
+        Just("aggregationRule"),
+        Just("clusterRoleSelectors"),
+        Just("matchLabels"),
+        Just("labels"),
+    ];
+    leaf.prop_recursive(4, 64, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::vec((keys.clone(), inner), 0..6)
+                .prop_map(|kv| { Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()) }),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    #[test]
+    fn check_never_panics_on_arbitrary_json(values in proptest::collection::vec(arb_json(), 0..6)) {
+        let (s, reqs) = observed_app();
+        let snap = snapshot(&s, &reqs, &[], &[]);
+        for task in [Task::Create, Task::Refine] {
+            let out = check(&snap, &target(&s, task), &values, &values, true);
+            // whatever survives repair parses cleanly
+            let again = parse_objects(&out.manifests, false);
+            proptest::prop_assert!(again.problems.iter().all(|p| !p.message.contains("dropped")), "{:?}", again.problems);
+            let _ = check(&snap, &target(&s, task), &values, &[], false);
+        }
+    }
 }

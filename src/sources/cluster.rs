@@ -1,1 +1,520 @@
-//! (to be written: see the module list in src/lib.rs)
+//! Live cluster source (kube-rs): connects with a kubeconfig context, reads what exists
+//! (workloads, bare pods, service accounts, Roles/ClusterRoles/bindings, NetworkPolicies,
+//! Services, Namespaces) into an [`Inventory`], and runs API discovery into an [`ApiCatalog`]
+//! (resources, scopes, subresources and verbs, CRDs included) so RBAC wildcards and names can
+//! be resolved against what the server really serves.
+//!
+//! It only reads. It never writes to the cluster (that is `crate::apply`), never decides
+//! anything, and strips `metadata.managedFields` from every object it keeps. Output is sorted
+//! so the same cluster state gives the same inventory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, PodTemplateSpec, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{Discovery, Scope};
+use kube::{Client, Config, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::inventory::Sourced;
+use crate::model::{Inventory, ManifestOrigin, Workload, WorkloadKind, WorkloadRef};
+
+/// Errors talking to a cluster. Messages name the context and the resource.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("cannot build a client for context {context}: {message}")]
+    Client { context: String, message: String },
+    #[error("listing {resource} in context {context} failed: {source}")]
+    List { context: String, resource: String, source: kube::Error },
+    #[error("API discovery in context {context} failed: {source}")]
+    Discovery { context: String, source: kube::Error },
+}
+
+/// A connected client plus the names needed to label what it reads and to confirm writes.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: Client,
+    /// The kubeconfig context in use (explicit or current).
+    pub context: String,
+    /// The context's default namespace (`default` when unset).
+    pub default_namespace: String,
+    /// The API server URL.
+    pub server: String,
+}
+
+/// Connect using `$KUBECONFIG` / `~/.kube/config` (or `kubeconfig` when given) and `context`
+/// (the current context when `None`).
+pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Connection, ClusterError> {
+    let kc = match kubeconfig {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| ClusterError::Kubeconfig(format!("{}: {e}", p.display())))?,
+        None => Kubeconfig::read().map_err(|e| ClusterError::Kubeconfig(e.to_string()))?,
+    };
+    let context_name = match context {
+        Some(c) => c.to_string(),
+        None => kc
+            .current_context
+            .clone()
+            .ok_or_else(|| ClusterError::Kubeconfig("no current-context and no --context given".to_string()))?,
+    };
+    if !kc.contexts.iter().any(|c| c.name == context_name) {
+        return Err(ClusterError::Kubeconfig(format!("context {context_name:?} not found in kubeconfig")));
+    }
+    let options = KubeConfigOptions { context: Some(context_name.clone()), cluster: None, user: None };
+    let config = Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| ClusterError::Client { context: context_name.clone(), message: e.to_string() })?;
+    let default_namespace = config.default_namespace.clone();
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config)
+        .map_err(|e| ClusterError::Client { context: context_name.clone(), message: e.to_string() })?;
+    Ok(Connection { client, context: context_name, default_namespace, server })
+}
+
+/// The contract entry point: read the inventory of the current (or named) context, restricted to
+/// `namespace` for namespaced kinds when given. Cluster-scoped RBAC objects are always read.
+pub async fn load(context: Option<&str>, namespace: Option<&str>) -> Result<Inventory, ClusterError> {
+    let conn = connect(None, context).await?;
+    load_from(&conn, namespace).await
+}
+
+/// [`load`] over an existing connection.
+pub async fn load_from(conn: &Connection, namespace: Option<&str>) -> Result<Inventory, ClusterError> {
+    let origin_path = format!("cluster:{}", conn.context);
+    let r = Reader { conn, namespace, origin_path: &origin_path };
+    let mut inv = Inventory::default();
+
+    let mut namespaces: Vec<Namespace> = r.list_cluster().await?;
+    if let Some(ns) = namespace {
+        namespaces.retain(|n| n.metadata.name.as_deref() == Some(ns));
+    }
+    inv.namespaces = r.sourced(namespaces);
+    inv.service_accounts = r.sourced(r.list_namespaced::<ServiceAccount>().await?);
+    inv.roles = r.sourced(r.list_namespaced::<Role>().await?);
+    inv.role_bindings = r.sourced(r.list_namespaced::<RoleBinding>().await?);
+    inv.cluster_roles = r.sourced(r.list_cluster::<ClusterRole>().await?);
+    inv.cluster_role_bindings = r.sourced(r.list_cluster::<ClusterRoleBinding>().await?);
+    inv.network_policies = r.sourced(r.list_namespaced::<NetworkPolicy>().await?);
+    inv.services = r.sourced(r.list_namespaced::<Service>().await?);
+
+    let mut workloads = Vec::new();
+    for d in r.list_namespaced::<Deployment>().await? {
+        let spec = d.spec.clone().unwrap_or_default();
+        workloads.push((WorkloadKind::Deployment, d.metadata.clone(), spec.template, Some(spec.selector), to_raw(&d)));
+    }
+    for s in r.list_namespaced::<StatefulSet>().await? {
+        let spec = s.spec.clone().unwrap_or_default();
+        workloads.push((WorkloadKind::StatefulSet, s.metadata.clone(), spec.template, Some(spec.selector), to_raw(&s)));
+    }
+    for s in r.list_namespaced::<DaemonSet>().await? {
+        let spec = s.spec.clone().unwrap_or_default();
+        workloads.push((WorkloadKind::DaemonSet, s.metadata.clone(), spec.template, Some(spec.selector), to_raw(&s)));
+    }
+    for s in r.list_namespaced::<ReplicaSet>().await? {
+        let spec = s.spec.clone().unwrap_or_default();
+        workloads.push((
+            WorkloadKind::ReplicaSet,
+            s.metadata.clone(),
+            spec.template.unwrap_or_default(),
+            Some(spec.selector),
+            to_raw(&s),
+        ));
+    }
+    for j in r.list_namespaced::<Job>().await? {
+        let spec = j.spec.clone().unwrap_or_default();
+        workloads.push((WorkloadKind::Job, j.metadata.clone(), spec.template, spec.selector, to_raw(&j)));
+    }
+    for c in r.list_namespaced::<CronJob>().await? {
+        let spec = c.spec.clone().unwrap_or_default();
+        let template = PodTemplateSpec {
+            metadata: spec.job_template.spec.as_ref().and_then(|s| s.template.metadata.clone()),
+            spec: spec.job_template.spec.as_ref().and_then(|s| s.template.spec.clone()),
+        };
+        workloads.push((WorkloadKind::CronJob, c.metadata.clone(), template, None, to_raw(&c)));
+    }
+    for p in r.list_namespaced::<Pod>().await? {
+        let template = PodTemplateSpec { metadata: Some(pod_template_meta(&p.metadata)), spec: p.spec.clone() };
+        workloads.push((WorkloadKind::Pod, p.metadata.clone(), template, None, to_raw(&p)));
+    }
+    let mut index = 0;
+    for (kind, meta, template, selector, raw) in workloads {
+        // Objects run by a modelled controller (ReplicaSet of a Deployment, Pod of a ReplicaSet,
+        // Job of a CronJob...) are that controller's workload, not a separate one.
+        if controlled_by_workload(meta.owner_references.as_deref()) {
+            continue;
+        }
+        if let Some(w) = workload(kind, &meta, template, selector, raw, &origin_path, index) {
+            inv.workloads.push(w);
+            index += 1;
+        }
+    }
+    inv.workloads.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(inv)
+}
+
+struct Reader<'a> {
+    conn: &'a Connection,
+    namespace: Option<&'a str>,
+    origin_path: &'a str,
+}
+
+impl Reader<'_> {
+    async fn list_namespaced<K>(&self) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = match self.namespace {
+            Some(ns) => Api::namespaced(self.conn.client.clone(), ns),
+            None => Api::all(self.conn.client.clone()),
+        };
+        self.list_all(api).await
+    }
+
+    async fn list_cluster<K>(&self) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        self.list_all(Api::all(self.conn.client.clone())).await
+    }
+
+    /// Paginated list (500 per page), `managedFields` stripped, sorted by (namespace, name).
+    async fn list_all<K>(&self, api: Api<K>) -> Result<Vec<K>, ClusterError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let mut out = Vec::new();
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = api.list(&params).await.map_err(|source| ClusterError::List {
+                context: self.conn.context.clone(),
+                resource: K::plural(&K::DynamicType::default()).to_string(),
+                source,
+            })?;
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            out.extend(page.items.into_iter().map(|mut o| {
+                o.meta_mut().managed_fields = None;
+                o
+            }));
+            match next {
+                Some(c) => params = params.continue_token(&c),
+                None => break,
+            }
+        }
+        out.sort_by_key(|a| (a.namespace(), a.name_any()));
+        Ok(out)
+    }
+
+    fn sourced<K: Serialize + Resource>(&self, items: Vec<K>) -> Vec<Sourced<K>>
+    where
+        K::DynamicType: Default,
+    {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(document, object)| {
+                let raw = to_raw(&object);
+                Sourced {
+                    object,
+                    origin: ManifestOrigin { path: self.origin_path.to_string(), line: 0, document },
+                    raw,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The object as JSON with `apiVersion`/`kind` set (k8s-openapi serialises them) and without
+/// `managedFields` or `status`-free noise removed elsewhere.
+fn to_raw<K: Serialize>(object: &K) -> serde_json::Value {
+    let mut v = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+    if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+    }
+    v
+}
+
+fn pod_template_meta(meta: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta { labels: meta.labels.clone(), annotations: meta.annotations.clone(), ..ObjectMeta::default() }
+}
+
+fn controlled_by_workload(owners: Option<&[OwnerReference]>) -> bool {
+    owners.unwrap_or_default().iter().any(|o| o.controller == Some(true) && WorkloadKind::parse(&o.kind).is_some())
+}
+
+fn effective_service_account(spec: Option<&PodSpec>) -> String {
+    spec.and_then(|s| s.service_account_name.clone().or_else(|| s.service_account.clone()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+fn workload(
+    kind: WorkloadKind,
+    meta: &ObjectMeta,
+    mut template: PodTemplateSpec,
+    selector: Option<LabelSelector>,
+    raw: serde_json::Value,
+    origin_path: &str,
+    document: usize,
+) -> Option<Workload> {
+    let name = meta.name.clone()?;
+    let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+    if let Some(m) = template.metadata.as_mut() {
+        m.managed_fields = None;
+    }
+    let selector = selector.unwrap_or_else(|| LabelSelector {
+        match_labels: template.metadata.as_ref().and_then(|m| m.labels.clone()),
+        match_expressions: None,
+    });
+    Some(Workload {
+        id: WorkloadRef { namespace, kind, name },
+        service_account: effective_service_account(template.spec.as_ref()),
+        template,
+        selector,
+        origin: ManifestOrigin { path: origin_path.to_string(), line: 0, document },
+        raw,
+    })
+}
+
+/// A snapshot for the headless commands: the live inventory of `context` plus the evidence
+/// files in `inputs` (manifests in `inputs` are ignored: the cluster is the inventory). Sync:
+/// runs its own runtime, so it must not be called from inside one (async callers use
+/// [`load_from`] and `snapshot::load`).
+pub fn load_snapshot(
+    context: Option<&str>,
+    inputs: &crate::snapshot::SnapshotInputs,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<crate::snapshot::Snapshot, crate::sources::InputError> {
+    let invalid =
+        |e: ClusterError| crate::sources::InputError::Invalid { path: "cluster".into(), message: e.to_string() };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| crate::sources::InputError::Io { path: "tokio runtime".into(), source })?;
+    let (conn, inventory) = rt
+        .block_on(async {
+            let conn = connect(None, context).await?;
+            let inv = load_from(&conn, None).await?;
+            Ok::<_, ClusterError>((conn, inv))
+        })
+        .map_err(invalid)?;
+    progress("cluster", 0);
+    let evidence = crate::snapshot::SnapshotInputs { manifests: Vec::new(), ..inputs.clone() };
+    let mut snapshot = crate::snapshot::load(&evidence, progress)?;
+    snapshot.label = format!("cluster:{}", conn.context);
+    snapshot.inventory = inventory;
+    Ok(snapshot)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+/// One API resource as the server serves it (all versions of a group folded together: RBAC is
+/// version-agnostic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiResourceInfo {
+    /// API group (`""` = core).
+    pub group: String,
+    /// Served versions, preferred first.
+    pub versions: Vec<String>,
+    pub kind: String,
+    /// Plural resource name as used in RBAC rules.
+    pub plural: String,
+    pub namespaced: bool,
+    /// Verbs the resource supports (`get`, `list`, `watch`, `create`, ...), sorted.
+    pub verbs: Vec<String>,
+    /// Subresource name → its verbs (`status` → [get, patch, update], `exec` → [create, get]).
+    pub subresources: BTreeMap<String, Vec<String>>,
+}
+
+/// The verb × resource × group × scope table of one server, sorted by (group, plural).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCatalog {
+    pub resources: Vec<ApiResourceInfo>,
+    /// Whether aggregated discovery (2 requests) worked, or the per-group fallback was used.
+    pub aggregated: bool,
+}
+
+impl ApiCatalog {
+    pub fn get(&self, group: &str, plural: &str) -> Option<&ApiResourceInfo> {
+        self.resources
+            .binary_search_by(|r| (r.group.as_str(), r.plural.as_str()).cmp(&(group, plural)))
+            .ok()
+            .map(|i| &self.resources[i])
+    }
+
+    /// Scope of a resource: `Some(true)` namespaced, `Some(false)` cluster-scoped, `None` unknown.
+    pub fn is_namespaced(&self, group: &str, plural: &str) -> Option<bool> {
+        self.get(group, plural).map(|r| r.namespaced)
+    }
+
+    /// All served groups, sorted.
+    pub fn groups(&self) -> BTreeSet<&str> {
+        self.resources.iter().map(|r| r.group.as_str()).collect()
+    }
+
+    /// Expand one RBAC rule's `apiGroups` × `resources` × `verbs` (with `*`, `*/sub`) into the
+    /// concrete (group, resource-or-resource/sub, verb) triples this server serves. Only verbs
+    /// the resource supports are produced for `*`; listed verbs are kept even when unsupported
+    /// (RBAC does not check them), so the result is what the rule can actually be used for.
+    pub fn expand_rule(
+        &self,
+        groups: &[String],
+        resources: &[String],
+        verbs: &[String],
+    ) -> Vec<(String, String, String)> {
+        let any_group = groups.iter().any(|g| g == "*");
+        let any_verb = verbs.iter().any(|v| v == "*");
+        let mut out = BTreeSet::new();
+        for r in &self.resources {
+            if !any_group && !groups.contains(&r.group) {
+                continue;
+            }
+            let mut candidates: Vec<(String, &Vec<String>)> = vec![(r.plural.clone(), &r.verbs)];
+            for (sub, sub_verbs) in &r.subresources {
+                candidates.push((format!("{}/{sub}", r.plural), sub_verbs));
+            }
+            for (combined, supported) in candidates {
+                let sub = combined.split_once('/').map(|(_, s)| s);
+                let matches = resources
+                    .iter()
+                    .any(|e| e == "*" || *e == combined || (sub.is_some() && e.strip_prefix("*/") == sub));
+                if !matches {
+                    continue;
+                }
+                let vs: Vec<&String> = if any_verb { supported.iter().collect() } else { verbs.iter().collect() };
+                for v in vs {
+                    out.insert((r.group.clone(), combined.clone(), v.clone()));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+/// Run discovery: aggregated first (Kubernetes ≥ 1.26), falling back to per-group discovery.
+pub async fn discover(conn: &Connection) -> Result<ApiCatalog, ClusterError> {
+    let (discovery, aggregated) = match Discovery::new(conn.client.clone()).run_aggregated().await {
+        Ok(d) => (d, true),
+        Err(_) => (
+            Discovery::new(conn.client.clone())
+                .run()
+                .await
+                .map_err(|source| ClusterError::Discovery { context: conn.context.clone(), source })?,
+            false,
+        ),
+    };
+    let mut by_key: BTreeMap<(String, String), ApiResourceInfo> = BTreeMap::new();
+    for group in discovery.groups() {
+        let preferred = group.preferred_version_or_latest().to_string();
+        let mut versions: Vec<String> = group.versions().map(str::to_string).collect();
+        versions.sort_by_key(|v| v != &preferred);
+        for version in &versions {
+            for (ar, caps) in group.versioned_resources(version) {
+                let entry = by_key.entry((ar.group.clone(), ar.plural.clone())).or_insert_with(|| ApiResourceInfo {
+                    group: ar.group.clone(),
+                    versions: Vec::new(),
+                    kind: ar.kind.clone(),
+                    plural: ar.plural.clone(),
+                    namespaced: matches!(caps.scope, Scope::Namespaced),
+                    verbs: Vec::new(),
+                    subresources: BTreeMap::new(),
+                });
+                if !entry.versions.contains(&ar.version) {
+                    entry.versions.push(ar.version.clone());
+                }
+                merge_sorted(&mut entry.verbs, &caps.operations);
+                for (sub, sub_caps) in &caps.subresources {
+                    merge_sorted(entry.subresources.entry(sub.plural.clone()).or_default(), &sub_caps.operations);
+                }
+            }
+        }
+    }
+    Ok(ApiCatalog { resources: by_key.into_values().collect(), aggregated })
+}
+
+fn merge_sorted(into: &mut Vec<String>, add: &[String]) {
+    let set: BTreeSet<String> = into.iter().chain(add.iter()).cloned().collect();
+    *into = set.into_iter().collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> ApiCatalog {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut pods_subs = BTreeMap::new();
+        pods_subs.insert("exec".to_string(), s(&["create", "get"]));
+        pods_subs.insert("log".to_string(), s(&["get"]));
+        let mut deploy_subs = BTreeMap::new();
+        deploy_subs.insert("scale".to_string(), s(&["get", "patch", "update"]));
+        ApiCatalog {
+            resources: vec![
+                ApiResourceInfo {
+                    group: "".into(),
+                    versions: s(&["v1"]),
+                    kind: "Pod".into(),
+                    plural: "pods".into(),
+                    namespaced: true,
+                    verbs: s(&["create", "delete", "get", "list", "watch"]),
+                    subresources: pods_subs,
+                },
+                ApiResourceInfo {
+                    group: "apps".into(),
+                    versions: s(&["v1"]),
+                    kind: "Deployment".into(),
+                    plural: "deployments".into(),
+                    namespaced: true,
+                    verbs: s(&["get", "list"]),
+                    subresources: deploy_subs,
+                },
+            ],
+            aggregated: true,
+        }
+    }
+
+    #[test]
+    fn expands_wildcards_and_subresource_patterns() {
+        let c = catalog();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let all = c.expand_rule(&s(&["*"]), &s(&["*"]), &s(&["get"]));
+        assert!(all.contains(&("".into(), "pods/log".into(), "get".into())));
+        assert!(all.contains(&("apps".into(), "deployments/scale".into(), "get".into())));
+        assert_eq!(all.len(), 5);
+        let scale = c.expand_rule(&s(&["*"]), &s(&["*/scale"]), &s(&["*"]));
+        assert_eq!(scale.len(), 3, "{scale:?}");
+        // plain `pods` does not cover `pods/exec`.
+        let pods = c.expand_rule(&s(&[""]), &s(&["pods"]), &s(&["create"]));
+        assert_eq!(pods, vec![("".to_string(), "pods".to_string(), "create".to_string())]);
+        assert_eq!(c.is_namespaced("apps", "deployments"), Some(true));
+        assert_eq!(c.is_namespaced("apps", "nope"), None);
+    }
+
+    #[test]
+    fn controlled_objects_are_not_separate_workloads() {
+        let owner = |kind: &str, controller| OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            name: "x".into(),
+            uid: "u".into(),
+            controller: Some(controller),
+            block_owner_deletion: None,
+        };
+        assert!(controlled_by_workload(Some(&[owner("ReplicaSet", true)])));
+        assert!(!controlled_by_workload(Some(&[owner("ReplicaSet", false)])));
+        assert!(!controlled_by_workload(Some(&[owner("MyOperator", true)])));
+        assert!(!controlled_by_workload(None));
+    }
+}

@@ -142,6 +142,25 @@ fn looks_like_json(text: &str) -> bool {
     matches!(text.trim_start_matches('\u{feff}').trim_start().as_bytes().first(), Some(b'{') | Some(b'['))
 }
 
+/// A whole chunk as concatenated JSON values with the 1-based line each starts on (relative to
+/// the chunk); None when any part is not JSON.
+fn parse_json_stream(text: &str) -> Option<Vec<(Value, usize)>> {
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => return Some(out),
+            Some(Ok(value)) => {
+                let rest = &text[start..];
+                let skipped_ws = rest.len() - rest.trim_start().len();
+                out.push((value, line_of_offset(text, start + skipped_ws)));
+            }
+            Some(Err(_)) => return None,
+        }
+    }
+}
+
 fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count() + 1
@@ -178,11 +197,7 @@ impl Builder {
     fn add_text(&mut self, path: &str, text: &str, strict: bool) -> Result<(), InputError> {
         self.doc_index = 0;
         let before_default = self.defaulted_namespace;
-        let docs = if looks_like_json(text) {
-            self.parse_json(path, text, strict)?
-        } else {
-            self.parse_yaml(path, text, strict)?
-        };
+        let docs = self.parse_documents(path, text, strict)?;
         for doc in docs {
             self.add_document(path, doc, strict)?;
         }
@@ -195,30 +210,21 @@ impl Builder {
         Ok(())
     }
 
-    fn parse_json(&mut self, path: &str, text: &str, strict: bool) -> Result<Vec<Document>, InputError> {
-        let mut docs = Vec::new();
-        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-        loop {
-            let start = stream.byte_offset();
-            match stream.next() {
-                None => break,
-                Some(Ok(value)) => {
-                    let skipped_ws = text[start..].len() - text[start..].trim_start().len();
-                    docs.push(Document { value, line: line_of_offset(text, start + skipped_ws), yaml_text: None });
-                }
-                Some(Err(e)) => {
-                    self.fail(path, e.line().max(1), format!("invalid JSON: {e}"), strict)?;
-                    break;
-                }
-            }
-        }
-        Ok(docs)
-    }
-
-    fn parse_yaml(&mut self, path: &str, text: &str, strict: bool) -> Result<Vec<Document>, InputError> {
+    /// Every document of a file. Each `---`-separated chunk that looks like JSON is read as a
+    /// JSON stream (several concatenated values allowed); anything else, or JSON that does not
+    /// parse (e.g. a YAML flow mapping `{a: 1}`), is read as YAML.
+    fn parse_documents(&mut self, path: &str, text: &str, strict: bool) -> Result<Vec<Document>, InputError> {
         let mut docs = Vec::new();
         for chunk in split_documents(text) {
             let Some(line) = chunk.content_line else { continue };
+            if looks_like_json(chunk.text)
+                && let Some(values) = parse_json_stream(chunk.text)
+            {
+                for (value, offset_line) in values {
+                    docs.push(Document { value, line: chunk.first_line + offset_line - 1, yaml_text: None });
+                }
+                continue;
+            }
             match serde_saphyr::from_str_with_options::<Value>(chunk.text, yaml_options()) {
                 Ok(Value::Null) => {}
                 Ok(value) => {
@@ -775,6 +781,20 @@ spec: {containers: [{name: c, image: x}]}
         assert_eq!(stats.malformed, 0, "{:?}", stats.errors);
         assert_eq!(inv.service_accounts.len(), 2);
         assert_eq!(inv.service_accounts[1].origin.line, 7);
+    }
+
+    #[test]
+    fn json_documents_separated_by_markers_and_flow_mappings() {
+        let text = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Namespace\",\n  \"metadata\": {\"name\": \"a\"}\n}\n---\n{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"b\"}}\n---\n{apiVersion: v1, kind: Namespace, metadata: {name: c}}\n---\n{\"apiVersion\": \"v1\", broken\n";
+        let (inv, stats) = parse(text);
+        let names: Vec<_> = inv
+            .namespaces
+            .iter()
+            .map(|n| (n.object.metadata.name.clone().unwrap_or_default(), n.origin.line))
+            .collect();
+        assert_eq!(names, vec![("a".to_string(), 1), ("b".to_string(), 7), ("c".to_string(), 9)]);
+        assert_eq!(stats.malformed, 1);
+        assert_eq!(stats.errors[0].line, 11, "{:?}", stats.errors);
     }
 
     #[test]

@@ -471,11 +471,11 @@ fn refine(
                 m.insert("rules".into(), json!(new_rules.iter().map(g::Rule::to_json).collect::<Vec<_>>()));
             }
             manifests.push(v);
-            match narrowable_to_namespaces(bindings, &used) {
-                Some(nss) => {
+            match (narrowable_to_namespaces(bindings, &used), bindings.first()) {
+                (Some(nss), Some((first, _))) => {
                     // Only ClusterRoleBindings, only namespaced use: RoleBindings (same name,
                     // labels, annotations) in the namespaces used replace them.
-                    let (first, _) = bindings[0];
+                    let first = *first;
                     for ns in &nss {
                         let mut v = strip_server_fields(&inv_values[first]);
                         if let Some(m) = v.as_object_mut() {
@@ -489,7 +489,7 @@ fn refine(
                     }
                     removed.push(narrowing_line(bindings, &nss, &kept));
                 }
-                None => {
+                _ => {
                     for (i, _) in bindings {
                         manifests.push(strip_server_fields(&inv_values[*i]));
                     }

@@ -147,8 +147,13 @@ fn reads_gzip_files_and_directories() {
     );
     gz.write_all(&b).expect("gz");
     gz.finish().expect("gz");
-    let (set, stats) = ingest(&[dir.path().to_path_buf()], &Inventory::default(), false, &|_| {}).expect("ingest");
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let progress = |b: u64| {
+        seen.fetch_max(b, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (set, stats) = ingest(&[dir.path().to_path_buf()], &Inventory::default(), false, &progress).expect("ingest");
     assert_eq!((stats.files, stats.records, stats.malformed), (2, 2, 0));
+    assert_eq!(seen.into_inner(), stats.bytes, "progress reaches the bytes consumed");
     assert_eq!(set.subjects.keys().cloned().collect::<Vec<_>>(), vec![user("alice"), user("bob")]);
     assert_eq!(stats.bytes, (a.len() + b.len()) as u64);
 }
