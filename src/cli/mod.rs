@@ -3,6 +3,7 @@
 //! module parses arguments and presents results; the work is done by the library.
 
 pub mod args;
+pub mod eval;
 pub mod info;
 pub mod inputs;
 pub mod recommend;
@@ -51,10 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(err, "read it back with: kubeguard --snapshot {}", dir.display())?;
             exit::OK
         }
-        Some(Command::Eval(_)) => {
-            writeln!(err, "error: `kubeguard eval` is not in this build yet")?;
-            exit::ERROR
-        }
+        Some(Command::Eval(a)) => eval::run(&a, &mut out, &mut err)?,
         Some(Command::Serve(a)) => {
             drop(out);
             drop(err);
