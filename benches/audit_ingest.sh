@@ -3,6 +3,7 @@
 #
 #   benches/audit_ingest.sh [SIZE_MB]        (default 1024; files go to $BENCH_DIR, default /tmp/kubeguard-bench)
 #   KG_BIN=path/to/audit_ingest benches/audit_ingest.sh   (skip the release build)
+#   AUDIT2RBAC=path/to/audit2rbac benches/audit_ingest.sh (the peer binary, when not on PATH)
 #
 # Generates a realistic audit.k8s.io/v1 log (benches/gen_audit_log.py) of SIZE_MB and one of a
 # quarter of that size with the same distinct-tuple mix, then measures wall time and peak RSS
@@ -46,7 +47,9 @@ else
 fi
 
 PEER_NAME=audit2rbac
-PEER=$(command -v audit2rbac || true)
+# AUDIT2RBAC=/path/to/audit2rbac names the peer binary explicitly (see the README: the Go module
+# proxy refuses the module, so it may have to be built from its source by hand).
+PEER=${AUDIT2RBAC:-$(command -v audit2rbac || true)}
 if [ -z "$PEER" ] && command -v go >/dev/null; then
   GOBIN="$DIR/bin" go install github.com/liggitt/audit2rbac@latest >/dev/null 2>&1 && PEER="$DIR/bin/audit2rbac" || true
 fi

@@ -13,6 +13,10 @@ pub struct Config {
     pub ui: UiConfig,
     pub llm: LlmConfig,
     pub guard: GuardConfig,
+    /// How RBAC evidence becomes permissions: `verb_expansion` (verb → extra verbs granted with
+    /// it; `{}` = exactly the observed verbs) and `name_widen_threshold` (distinct names at which
+    /// a rule grants any name; 0 = always list names).
+    pub rbac: crate::guard::rbac::RbacOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,4 +166,25 @@ pub fn parse(text: &str, path: &str) -> Result<(Config, Vec<String>), ConfigErro
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.to_string(), message: e.to_string() })?;
     Ok((config, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rbac_section_sets_the_engine_options_and_unknown_keys_warn() {
+        let (config, warnings) =
+            parse("[rbac]\nname_widen_threshold = 2\nverb_expansion = { watch = [\"list\"] }\nbogus = 1\n", "c.toml")
+                .expect("parses");
+        assert_eq!(config.rbac.name_widen_threshold, 2);
+        assert_eq!(config.rbac.verb_expansion.get("watch"), Some(&vec!["list".to_string()]));
+        assert_eq!(config.rbac.verb_expansion.len(), 1, "a given map replaces the default one");
+        assert_eq!(warnings, vec!["c.toml: unknown key rbac.bogus".to_string()]);
+        let engine = crate::synth::DeterministicEngine::from_config(&config);
+        assert_eq!(engine.rbac, config.rbac);
+        // Without the section the defaults apply (audit2rbac's expansion, widening at 5 names).
+        let (default, _) = parse("", "c.toml").expect("parses");
+        assert_eq!(default.rbac, crate::guard::rbac::RbacOptions::default());
+    }
 }

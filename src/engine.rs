@@ -86,7 +86,13 @@ pub fn select_with_notice(
     config: &crate::config::Config,
 ) -> Result<(Arc<dyn Engine>, Option<String>), EngineError> {
     let paths = crate::config::Paths::resolve().ok();
-    crate::chain::select_engine(choice, llm, config, paths.as_ref(), Arc::new(crate::synth::DeterministicEngine))
+    crate::chain::select_engine(
+        choice,
+        llm,
+        config,
+        paths.as_ref(),
+        Arc::new(crate::synth::DeterministicEngine::from_config(config)),
+    )
 }
 
 /// Whether an LLM provider is configured (flags/env first, then config.toml): base URL and model.

@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{BoxFuture, Engine, EngineError, ProgressSink};
+use crate::guard::rbac::RbacOptions;
 use crate::model::{ProgressEvent, Recommendation, ResourceKind, StepStatus, Target, Task};
 use crate::snapshot::Snapshot;
 
@@ -24,10 +25,16 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
     out
 }
 
-/// The deterministic, guarded recommendation for one target.
+/// The deterministic, guarded recommendation for one target, with the default options.
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
+    recommend_with(snapshot, target, &RbacOptions::default())
+}
+
+/// The deterministic, guarded recommendation for one target; `rbac` says how RBAC evidence
+/// becomes permissions (config.toml `[rbac]`).
+pub fn recommend_with(snapshot: &Snapshot, target: &Target, rbac: &RbacOptions) -> Result<Recommendation, EngineError> {
     match target.kind {
-        ResourceKind::Role => super::rbac::recommend(snapshot, target),
+        ResourceKind::Role => super::rbac::recommend_with(snapshot, target, rbac),
         ResourceKind::NetworkPolicy => super::netpol::recommend(snapshot, target),
         ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
     }
@@ -36,10 +43,18 @@ pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation,
 /// Step names of the deterministic plan.
 pub const STEPS: [&str; 2] = ["select-evidence", "synthesise-and-guard"];
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DeterministicEngine;
+#[derive(Debug, Clone, Default)]
+pub struct DeterministicEngine {
+    /// How RBAC evidence becomes permissions (verb expansion, name widening).
+    pub rbac: RbacOptions,
+}
 
 impl DeterministicEngine {
+    /// The engine with the options of the user's configuration.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        DeterministicEngine { rbac: config.rbac.clone() }
+    }
+
     /// Run synchronously (what `propose` does inside its future).
     pub fn run(
         &self,
@@ -77,7 +92,7 @@ impl DeterministicEngine {
             return Err(EngineError::Cancelled);
         }
         step(1, StepStatus::Running, t1);
-        match recommend(snapshot, target) {
+        match recommend_with(snapshot, target, &self.rbac) {
             Ok(mut rec) => {
                 rec.engine = self.name();
                 step(1, StepStatus::Done, t1);
@@ -143,7 +158,7 @@ impl Engine for DeterministicEngine {
         progress: ProgressSink,
         cancel: CancellationToken,
     ) -> BoxFuture<Result<Recommendation, EngineError>> {
-        let engine = *self;
+        let engine = self.clone();
         Box::pin(async move { engine.run(&snapshot, &target, &progress, &cancel) })
     }
 }
@@ -166,7 +181,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let r = DeterministicEngine.run(&Snapshot::default(), &target(), &ProgressSink::new(tx), &cancel);
+        let r = DeterministicEngine::default().run(&Snapshot::default(), &target(), &ProgressSink::new(tx), &cancel);
         assert!(matches!(r, Err(EngineError::Cancelled)));
         let mut events = Vec::new();
         while let Ok(e) = rx.try_recv() {

@@ -112,6 +112,17 @@ fn subject_findings(snapshot: &Snapshot, subject: &Subject) -> Vec<Finding> {
         });
     }
     let Some(profile) = snapshot.observed.api.get(subject) else { return out };
+    if profile.groups.contains("system:masters") {
+        out.push(Finding {
+            rule_id: "KG-RBAC-SYSTEM-MASTERS".into(),
+            severity: Severity::High,
+            subject: who.clone(),
+            message: "the API server reported this identity in group system:masters, which bypasses RBAC: no Role \
+                      restricts it. The proposed roles take effect only once its credential no longer carries \
+                      that group (e.g. a client certificate without O=system:masters)"
+                .into(),
+        });
+    }
     for (r, e) in &profile.denied {
         out.push(Finding {
             rule_id: "KG-RBAC-DENIED-REQUEST".into(),

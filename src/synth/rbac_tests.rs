@@ -541,3 +541,20 @@ proptest! {
 fn policy_of_values(values: &[Value]) -> Policy {
     parse_objects(values, false).policy()
 }
+
+#[test]
+fn system_masters_members_get_roles_and_a_high_finding_that_rbac_does_not_bind_them() {
+    let admin = Subject::User { name: "kubernetes-admin".into() };
+    let observed = [req("list", "", "pods", "", "shop", "")];
+    let mut snap = snapshot(&admin, &observed, &[], &[]);
+    let plain = create_with(&snap, &admin, &RbacOptions::exact());
+    assert!(plain.findings.iter().all(|f| f.rule_id != "KG-RBAC-SYSTEM-MASTERS"), "{:?}", plain.findings);
+    if let Some(p) = snap.observed.api.subjects.get_mut(&admin) {
+        p.groups.insert("system:masters".into());
+    }
+    let rec = create_with(&snap, &admin, &RbacOptions::exact());
+    let f = rec.findings.iter().find(|f| f.rule_id == "KG-RBAC-SYSTEM-MASTERS").expect("masters finding");
+    assert_eq!(f.severity, Severity::High);
+    // The roles are still proposed: they are what the identity needs once it leaves the group.
+    assert_eq!(rec.manifests, plain.manifests);
+}

@@ -568,3 +568,81 @@ fn fast_timestamps_agree_with_the_full_parser() {
     assert_eq!(parse_time("2023-03-10T22:38:26+02:00"), Timestamp::parse_rfc3339("2023-03-10T22:38:26+02:00"));
     assert_eq!(parse_time("2023-13-10T22:38:26Z"), None);
 }
+
+#[test]
+fn eks_cloudwatch_records_carry_the_event_as_a_string() {
+    let a = event("1", "system:serviceaccount:shop:cart", json!({}));
+    let b = event("2", "bob", json!({"verb": "get", "objectRef": {"name": "p1"}}));
+    // Subscription-filter record (Firehose / Lambda), `aws logs filter-log-events`, Logs Insights.
+    let subscription = json!({"messageType": "DATA_MESSAGE", "logGroup": "/aws/eks/prod/cluster",
+        "logEvents": [{"id": "1", "timestamp": 1, "message": a.to_string()}]});
+    let filter = json!({"events": [{"logStreamName": "kube-apiserver-audit-1", "message": b.to_string()}]});
+    let insights = json!({"@timestamp": "2024-05-01 10:00:00.000", "@message": a.to_string()});
+    let (set, stats) = run(&lines(&[subscription, filter, insights]));
+    assert_eq!((stats.records, stats.malformed), (3, 0), "{:?}", stats.errors);
+    assert_eq!(allowed(&set, &sa("shop", "cart")), vec![res("list", "", "pods", "", "shop", "")]);
+    assert_eq!(allowed(&set, &user("bob")), vec![res("get", "", "pods", "", "shop", "p1")]);
+    // A message that is not an audit event is reported with its line, the rest goes on.
+    let bad = json!({"logEvents": [{"message": "kube-apiserver started"}, {"message": a.to_string()}]});
+    let (_, stats) = run(&lines(&[bad]));
+    assert_eq!((stats.records, stats.malformed), (1, 1), "{:?}", stats.errors);
+    assert!(stats.errors[0].message.contains("message is not audit JSON"), "{:?}", stats.errors);
+}
+
+#[test]
+fn gke_cloud_audit_entries_map_to_the_authorizer_tuple() {
+    let entry = |method: &str, resource: &str, code: Option<i64>, granted: bool| {
+        let mut p = json!({
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "serviceName": "k8s.io",
+            "methodName": method,
+            "resourceName": resource,
+            "authenticationInfo": {"principalEmail": "system:serviceaccount:shop:cart"},
+            "authorizationInfo": [{"granted": granted, "permission": method, "resource": resource}],
+        });
+        if let Some(c) = code {
+            p["status"] = json!({"code": c});
+        }
+        json!({"protoPayload": p, "timestamp": "2024-05-01T10:00:00.5Z", "insertId": "x",
+            "resource": {"type": "k8s_cluster"}})
+    };
+    let entries = vec![
+        entry("io.k8s.core.v1.pods.exec.create", "core/v1/namespaces/shop/pods/web-0/exec", None, true),
+        entry("io.k8s.apps.v1.deployments.patch", "apps/v1/namespaces/shop/deployments/web", Some(0), true),
+        entry("io.k8s.core.v1.namespaces.get", "core/v1/namespaces/shop", None, true),
+        entry("io.k8s.core.v1.namespaces.status.update", "core/v1/namespaces/shop/status", None, true),
+        entry(
+            "io.k8s.rbac.authorization.v1.clusterroles.list",
+            "rbac.authorization.k8s.io/v1/clusterroles",
+            None,
+            true,
+        ),
+        entry("io.k8s.core.v1.secrets.list", "core/v1/namespaces/shop/secrets", Some(7), false),
+        entry("io.k8s.core.v1.configmaps.get", "core/v1/namespaces/shop/configmaps/missing", Some(5), true),
+    ];
+    // `gcloud logging read --format=json` writes one pretty JSON array.
+    let doc = serde_json::to_vec_pretty(&Value::Array(entries)).expect("json");
+    let (set, stats) = run(&doc);
+    assert_eq!((stats.records, stats.malformed), (7, 0), "{:?}", stats.errors);
+    let cart = sa("shop", "cart");
+    let mut got = allowed(&set, &cart);
+    got.sort();
+    let mut want = vec![
+        res("create", "", "pods", "exec", "shop", "web-0"),
+        res("patch", "apps", "deployments", "", "shop", "web"),
+        res("get", "", "namespaces", "", "shop", "shop"),
+        res("update", "", "namespaces", "status", "shop", "shop"),
+        res("list", "rbac.authorization.k8s.io", "clusterroles", "", "", ""),
+        // NOT_FOUND comes from the handler, after authorization: the get was allowed.
+        res("get", "", "configmaps", "", "shop", "missing"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    let profile = set.get(&cart).expect("cart profile");
+    assert!(profile.denied.contains_key(&res("list", "", "secrets", "", "shop", "")), "{profile:?}");
+    // Entries of other Google services are not Kubernetes requests.
+    let other =
+        json!({"protoPayload": {"serviceName": "compute.googleapis.com", "methodName": "v1.compute.instances.get"}});
+    let (set, stats) = run(&lines(&[other]));
+    assert_eq!((stats.skipped, stats.malformed, set.subjects.len()), (1, 0, 0));
+}
