@@ -1,0 +1,344 @@
+//! Watch-backed live inventory: one kube-runtime watcher + reflector store per kind, kept up to
+//! date in the background, so a long-running view (the TUI) sees objects created, changed or
+//! deleted after it started without reconnecting.
+//!
+//! Metadata first: Pods and ReplicaSets (the high-volume kinds, almost always run by a
+//! controller) are watched as `PartialObjectMeta` only; the full object is fetched on demand, only
+//! for the few that no modelled controller owns (bare pods, orphan ReplicaSets), and cached by
+//! uid + resourceVersion. Every other kind is watched in full with `managedFields` dropped as
+//! events arrive. The inventory itself is built by the same pure `assemble` as the one-shot
+//! [`super::load_from`], so both give the same result for the same cluster state.
+//!
+//! It only reads, never decides anything, and stops its watchers when dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{ClusterError, Connection, Lists, assemble, controlled_by_workload, origin_path};
+use crate::model::Inventory;
+
+/// Last watch error per resource (plural), for reporting a cache that never became ready.
+type Errors = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// A full-object store.
+struct Full<K: Resource + 'static>(Store<K>)
+where
+    K::DynamicType: Eq + Hash + Clone;
+
+/// The reflector stores of one live view.
+struct Stores {
+    namespaces: Full<Namespace>,
+    service_accounts: Full<ServiceAccount>,
+    roles: Full<Role>,
+    role_bindings: Full<RoleBinding>,
+    cluster_roles: Full<ClusterRole>,
+    cluster_role_bindings: Full<ClusterRoleBinding>,
+    network_policies: Full<NetworkPolicy>,
+    services: Full<Service>,
+    deployments: Full<Deployment>,
+    stateful_sets: Full<StatefulSet>,
+    daemon_sets: Full<DaemonSet>,
+    jobs: Full<Job>,
+    cron_jobs: Full<CronJob>,
+    replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
+    pods: Store<PartialObjectMeta<Pod>>,
+}
+
+/// Full objects fetched on demand for metadata-only kinds: uid → (resourceVersion, object).
+#[derive(Default)]
+struct Details {
+    pods: HashMap<String, (String, Pod)>,
+    replica_sets: HashMap<String, (String, ReplicaSet)>,
+}
+
+/// A running set of watchers over one context (and optionally one namespace).
+pub struct LiveInventory {
+    conn: Connection,
+    namespace: Option<String>,
+    stores: Stores,
+    changes: watch::Receiver<u64>,
+    errors: Errors,
+    details: tokio::sync::Mutex<Details>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LiveInventory {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Spawner<'a> {
+    conn: &'a Connection,
+    namespace: Option<&'a str>,
+    tx: Arc<watch::Sender<u64>>,
+    errors: Errors,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Spawner<'_> {
+    fn namespaced<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match self.namespace {
+            Some(ns) => Api::namespaced(self.conn.client.clone(), ns),
+            None => Api::all(self.conn.client.clone()),
+        }
+    }
+
+    fn cluster<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::ClusterResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::all(self.conn.client.clone())
+    }
+
+    /// Start a watcher + reflector on `api`; every applied change bumps the change counter.
+    fn watch<K>(&mut self, api: Api<K>) -> Store<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    {
+        let (reader, writer) = reflector::store();
+        let resource = K::plural(&K::DynamicType::default()).to_string();
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default())
+                .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+                .default_backoff(),
+        );
+        let tx = self.tx.clone();
+        let errors = self.errors.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
+                        tx.send_modify(|n| *n += 1);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("watch {resource}: {e}");
+                        if let Ok(mut errs) = errors.lock() {
+                            errs.insert(resource.clone(), e.to_string());
+                        }
+                    }
+                }
+            }
+        }));
+        reader
+    }
+
+    fn full<K>(&mut self, api: Api<K>) -> Full<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    {
+        Full(self.watch(api))
+    }
+}
+
+impl LiveInventory {
+    /// Start watching every kind the inventory holds and wait (up to `timeout`) until each cache
+    /// has its initial list. An error names the first kind that could not be listed.
+    pub async fn start(
+        conn: &Connection,
+        namespace: Option<&str>,
+        timeout: Duration,
+    ) -> Result<LiveInventory, ClusterError> {
+        let (tx, rx) = watch::channel(0u64);
+        let mut sp = Spawner {
+            conn,
+            namespace,
+            tx: Arc::new(tx),
+            errors: Arc::new(Mutex::new(BTreeMap::new())),
+            tasks: Vec::new(),
+        };
+        let stores = Stores {
+            namespaces: sp.full(sp.cluster()),
+            service_accounts: sp.full(sp.namespaced()),
+            roles: sp.full(sp.namespaced()),
+            role_bindings: sp.full(sp.namespaced()),
+            cluster_roles: sp.full(sp.cluster()),
+            cluster_role_bindings: sp.full(sp.cluster()),
+            network_policies: sp.full(sp.namespaced()),
+            services: sp.full(sp.namespaced()),
+            deployments: sp.full(sp.namespaced()),
+            stateful_sets: sp.full(sp.namespaced()),
+            daemon_sets: sp.full(sp.namespaced()),
+            jobs: sp.full(sp.namespaced()),
+            cron_jobs: sp.full(sp.namespaced()),
+            // Metadata only: the full object is fetched on demand for uncontrolled ones.
+            replica_sets: sp.watch(sp.namespaced::<PartialObjectMeta<ReplicaSet>>()),
+            pods: sp.watch(sp.namespaced::<PartialObjectMeta<Pod>>()),
+        };
+        let live = LiveInventory {
+            conn: conn.clone(),
+            namespace: namespace.map(str::to_string),
+            stores,
+            changes: rx,
+            errors: sp.errors,
+            details: tokio::sync::Mutex::new(Details::default()),
+            tasks: sp.tasks,
+        };
+        live.wait_ready(timeout).await?;
+        Ok(live)
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let s = &self.stores;
+        let waits: Vec<(&str, futures::future::BoxFuture<'_, bool>)> = vec![
+            ("namespaces", Box::pin(async { s.namespaces.0.wait_until_ready().await.is_ok() })),
+            ("serviceaccounts", Box::pin(async { s.service_accounts.0.wait_until_ready().await.is_ok() })),
+            ("roles", Box::pin(async { s.roles.0.wait_until_ready().await.is_ok() })),
+            ("rolebindings", Box::pin(async { s.role_bindings.0.wait_until_ready().await.is_ok() })),
+            ("clusterroles", Box::pin(async { s.cluster_roles.0.wait_until_ready().await.is_ok() })),
+            ("clusterrolebindings", Box::pin(async { s.cluster_role_bindings.0.wait_until_ready().await.is_ok() })),
+            ("networkpolicies", Box::pin(async { s.network_policies.0.wait_until_ready().await.is_ok() })),
+            ("services", Box::pin(async { s.services.0.wait_until_ready().await.is_ok() })),
+            ("deployments", Box::pin(async { s.deployments.0.wait_until_ready().await.is_ok() })),
+            ("statefulsets", Box::pin(async { s.stateful_sets.0.wait_until_ready().await.is_ok() })),
+            ("daemonsets", Box::pin(async { s.daemon_sets.0.wait_until_ready().await.is_ok() })),
+            ("jobs", Box::pin(async { s.jobs.0.wait_until_ready().await.is_ok() })),
+            ("cronjobs", Box::pin(async { s.cron_jobs.0.wait_until_ready().await.is_ok() })),
+            ("replicasets", Box::pin(async { s.replica_sets.wait_until_ready().await.is_ok() })),
+            ("pods", Box::pin(async { s.pods.wait_until_ready().await.is_ok() })),
+        ];
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (resource, wait) in waits {
+            let ready = tokio::time::timeout_at(deadline, wait).await.unwrap_or(false);
+            if !ready {
+                let message = self
+                    .errors
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.get(resource).cloned())
+                    .unwrap_or_else(|| format!("no initial list within {} s", timeout.as_secs()));
+                return Err(ClusterError::Watch {
+                    context: self.conn.context.clone(),
+                    resource: resource.into(),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection the watchers use.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A receiver whose value changes whenever any cache changed (an object applied or
+    /// deleted, or a re-list completed). `changed().await` to wait for the next change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
+    }
+
+    /// The inventory as the caches hold it now. Fetches full objects only for bare Pods and
+    /// orphan ReplicaSets not fetched at their current resourceVersion yet; an object deleted
+    /// in between is left out.
+    pub async fn inventory(&self) -> Result<Inventory, ClusterError> {
+        let s = &self.stores;
+        let mut details = self.details.lock().await;
+        let pods = fetch_uncontrolled(&self.conn, &s.pods.state(), &mut details.pods).await?;
+        let replica_sets = fetch_uncontrolled(&self.conn, &s.replica_sets.state(), &mut details.replica_sets).await?;
+        drop(details);
+        let lists = Lists {
+            namespaces: state(&s.namespaces),
+            service_accounts: state(&s.service_accounts),
+            roles: state(&s.roles),
+            role_bindings: state(&s.role_bindings),
+            cluster_roles: state(&s.cluster_roles),
+            cluster_role_bindings: state(&s.cluster_role_bindings),
+            network_policies: state(&s.network_policies),
+            services: state(&s.services),
+            deployments: state(&s.deployments),
+            stateful_sets: state(&s.stateful_sets),
+            daemon_sets: state(&s.daemon_sets),
+            jobs: state(&s.jobs),
+            cron_jobs: state(&s.cron_jobs),
+            replica_sets,
+            pods,
+        };
+        Ok(assemble(lists, self.namespace.as_deref(), &origin_path(&self.conn)))
+    }
+}
+
+fn state<K>(store: &Full<K>) -> Vec<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store.0.state().iter().map(|o| (**o).clone()).collect()
+}
+
+/// Full objects for the metadata-only entries no modelled controller owns, via `cache`
+/// (uid → (resourceVersion, object)); entries no longer in `metas` are evicted.
+async fn fetch_uncontrolled<K>(
+    conn: &Connection,
+    metas: &[Arc<PartialObjectMeta<K>>],
+    cache: &mut HashMap<String, (String, K)>,
+) -> Result<Vec<K>, ClusterError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for m in metas {
+        if controlled_by_workload(m.metadata.owner_references.as_deref()) {
+            continue;
+        }
+        let (Some(uid), Some(ns)) = (m.metadata.uid.clone(), m.namespace()) else { continue };
+        let rv = m.resource_version().unwrap_or_default();
+        seen.push(uid.clone());
+        if let Some((cached_rv, obj)) = cache.get(&uid)
+            && *cached_rv == rv
+        {
+            out.push(obj.clone());
+            continue;
+        }
+        let api: Api<K> = Api::namespaced(conn.client.clone(), &ns);
+        match api.get_opt(&m.name_any()).await {
+            Ok(Some(mut obj)) => {
+                obj.meta_mut().managed_fields = None;
+                cache.insert(uid, (rv, obj.clone()));
+                out.push(obj);
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(ClusterError::List {
+                    context: conn.context.clone(),
+                    resource: K::plural(&K::DynamicType::default()).to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    cache.retain(|uid, _| seen.contains(uid));
+    Ok(out)
+}
