@@ -189,11 +189,9 @@ pub async fn apply_with_prune(
                 preconditions: Some(Preconditions { resource_version: p.existing_rv.clone(), uid: None }),
                 ..DeleteParams::default()
             };
-            match p.api.delete(&p.name, &delete).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(source) => return Err(ApplyError::Apply { object: p.label.clone(), source }),
-            }
+            delete_if_present(p, &delete)
+                .await
+                .map_err(|source| ApplyError::Apply { object: p.label.clone(), source })?;
         }
         let result = p
             .api
@@ -216,6 +214,15 @@ pub async fn apply_with_prune(
     Ok(report)
 }
 
+/// Delete (or dry-run delete) `p`'s object; already gone is fine.
+async fn delete_if_present(p: &Prepared, params: &DeleteParams) -> Result<(), kube::Error> {
+    match p.api.delete(&p.name, params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Dry-run both halves of a replacement: deleting the current object, and creating the new
 /// one under a server-generated name (the current one still exists during a dry-run).
 async fn dry_run_replace(p: &Prepared) -> Result<(), ApplyError> {
@@ -224,11 +231,7 @@ async fn dry_run_replace(p: &Prepared) -> Result<(), ApplyError> {
         preconditions: Some(Preconditions { resource_version: p.existing_rv.clone(), uid: None }),
         ..DeleteParams::default()
     };
-    match p.api.delete(&p.name, &dry_delete).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(source) => return Err(ApplyError::DryRun { object: p.label.clone(), source }),
-    }
+    delete_if_present(p, &dry_delete).await.map_err(|source| ApplyError::DryRun { object: p.label.clone(), source })?;
     let mut body = p.body.clone();
     if let Some(meta) = body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         meta.remove("name");

@@ -18,7 +18,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::harness::{self, Harness, admin_apply};
 
@@ -32,7 +32,6 @@ use kubeguard::apply;
 use kubeguard::guard::rbac::{self as g, Policy, UserInfo};
 use kubeguard::model::{ApiRequest, ResourceKind, Subject, Target, TargetScope, Task};
 use kubeguard::profile::Observed;
-use kubeguard::serve::{Webhook, WebhookConfig};
 use kubeguard::snapshot::{IngestReport, Snapshot};
 use kubeguard::sources::cluster::{self, ApiCatalog, Connection};
 use serde_json::{Value, json};
@@ -356,25 +355,13 @@ async fn run(bin: PathBuf) {
     let state = tempfile::Builder::new().prefix("kubeguard-e2e-").tempdir().unwrap();
     let dir = state.path().to_path_buf();
 
-    // kubeguard's audit webhook receiver, fed by the apiserver's webhook backend.
-    let hook = Webhook::bind(&WebhookConfig::new("127.0.0.1:0", dir.join("webhook"))).await.unwrap();
-    let hook_url = format!("https://127.0.0.1:{}/audit", hook.local_addr.port());
-    let webhook_kubeconfig = json!({"apiVersion": "v1", "kind": "Config", "current-context": "kg",
-        "clusters": [{"name": "kg", "cluster": {"server": hook_url,
-            "certificate-authority": dir.join("webhook/webhook-cert.pem")}}],
-        "users": [{"name": "kg", "user": {}}],
-        "contexts": [{"name": "kg", "context": {"cluster": "kg", "user": "kg"}}]});
-    std::fs::write(dir.join("webhook-kubeconfig"), serde_json::to_vec(&webhook_kubeconfig).unwrap()).unwrap();
+    // kubeguard's audit webhook receiver, fed by the apiserver's webhook backend, which must
+    // authenticate with a client certificate and a bearer token.
+    let webhook = harness::audit_webhook(&dir, Some("e2e-webhook-token"), true).await;
     let stop_hook = CancellationToken::new();
-    let hook_task = tokio::spawn(hook.serve(stop_hook.clone()));
-
+    let hook_task = tokio::spawn(webhook.hook.serve(stop_hook.clone()));
     let apiserver_dir = dir.join("apiserver");
-    let extra = vec![
-        format!("--audit-webhook-config-file={}", dir.join("webhook-kubeconfig").display()),
-        "--audit-webhook-mode=batch".to_string(),
-        "--audit-webhook-batch-max-wait=1s".to_string(),
-        "--audit-webhook-version=audit.k8s.io/v1".to_string(),
-    ];
+    let extra = webhook.flags;
     let harness = Harness::start(bin, &apiserver_dir, &extra);
     let admin = harness.admin().await;
 
@@ -493,11 +480,22 @@ async fn run(bin: PathBuf) {
     assert!(gained.is_empty(), "applying recommendations granted new permissions: {gained:#?}");
     assert!(removed > 100, "expected the over-broad grants to shrink, {removed} probes flipped to denied");
     // The webhook received the same stream.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Stopping the apiserver flushes its last batch to the still-running receiver.
+    let stopped = harness.stop();
+    eprintln!("harness stop: {:.1}s", stopped.as_secs_f64());
     stop_hook.cancel();
     let hook_stats = hook_task.await.unwrap().unwrap();
     let webhook_log = std::fs::read_to_string(dir.join("webhook/audit.jsonl")).unwrap();
     assert!(hook_stats.events > 0 && webhook_log.contains("system:serviceaccount:shop:orders"));
+    assert_eq!(hook_stats.rejected, 0, "the apiserver authenticates (client certificate + token): {hook_stats:?}");
+    // The receiver's rotating folder is an audit input like any other.
+    let (hooked, hooked_stats) =
+        kubeguard::sources::audit::ingest(&[dir.join("webhook")], &snapshot.inventory, false, &|_| {}).unwrap();
+    assert_eq!(hooked_stats.malformed, 0, "{:?}", hooked_stats.errors);
+    for (ns, name) in &subjects {
+        let sa = Subject::ServiceAccount { namespace: ns.to_string(), name: name.to_string() };
+        assert!(hooked.get(&sa).is_some_and(|p| p.total_requests() > 0), "{sa:?} missing from the webhook log");
+    }
 
     let total_reviews = real_before.len() + real_after.len();
     let disagreements: Vec<&String> = dis_before.iter().chain(dis_after.iter()).collect();

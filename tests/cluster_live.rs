@@ -47,7 +47,8 @@ fn with_harness(test: &str, body: impl AsyncFnOnce(&Harness, Connection)) {
 }
 
 fn summary(inv: &Inventory) -> Vec<String> {
-    let mut out: Vec<String> = inv.workloads.iter().map(|w| format!("workload {} sa={}", w.id, w.service_account)).collect();
+    let mut out: Vec<String> =
+        inv.workloads.iter().map(|w| format!("workload {} sa={}", w.id, w.service_account)).collect();
     out.extend(inv.roles.iter().map(|r| format!("role {}", r.raw["metadata"]["name"])));
     out.extend(inv.role_bindings.iter().map(|r| format!("rolebinding {}", r.raw["metadata"]["name"])));
     out.extend(inv.cluster_roles.iter().map(|r| format!("clusterrole {}", r.raw["metadata"]["name"])));
@@ -118,8 +119,10 @@ fn live_inventory_follows_the_cluster() {
         // Deleted: gone from the cache too.
         let roles: Api<Role> = Api::namespaced(admin.client.clone(), "team");
         roles.delete("late-admin", &DeleteParams::default()).await.unwrap();
-        until(&live, "deletion of Role team/late-admin", |inv| !summary(inv).iter().any(|l| l == "role \"late-admin\""))
-            .await;
+        until(&live, "deletion of Role team/late-admin", |inv| {
+            !summary(inv).iter().any(|l| l == "role \"late-admin\"")
+        })
+        .await;
     });
 }
 
@@ -127,7 +130,11 @@ async fn allowed(conn: &Connection, ns: &str, sa: &str, verb: &str, resource: &s
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(format!("system:serviceaccount:{ns}:{sa}")),
-            groups: Some(vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{ns}"), "system:authenticated".into()]),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ]),
             resource_attributes: Some(ResourceAttributes {
                 namespace: Some(ns.into()),
                 verb: Some(verb.into()),
@@ -167,7 +174,9 @@ fn apply_replaces_a_binding_whose_role_ref_changed() {
         let prompt = String::from_utf8(shown).unwrap();
         assert!(!declined.confirmed && declined.applied.is_empty(), "{declined:?}");
         assert!(
-            prompt.contains("RoleBinding shop/web (replaced: roleRef Role/broad → Role/narrow is immutable, delete + create)"),
+            prompt.contains(
+                "RoleBinding shop/web (replaced: roleRef Role/broad → Role/narrow is immutable, delete + create)"
+            ),
             "{prompt}"
         );
         let unchanged = bindings.get("web").await.unwrap();

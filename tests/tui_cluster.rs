@@ -4,7 +4,9 @@
 //! `KUBECONFIG` pointing at the harness. The table must list every Deployment (the harness runs
 //! no controllers, so there are no pods) with its service account, bound roles, risk marker and
 //! exposure; the detail view shows the effective rules; objects created while the TUI runs show
-//! up without a restart (watch-backed live inventory).
+//! up without a restart (watch-backed live inventory), and audit batches the apiserver sends
+//! to kubeguard's webhook receiver (mTLS + bearer token) grow the API column live
+//! (`--cluster --audit-log <receiver folder>`, re-read when it changes).
 //!
 //! Needs tmux (tests/tui/setup.sh) and Go (tests/cluster/setup.sh): fails under CI=true when
 //! either is missing, skips with a reason elsewhere.
@@ -65,6 +67,13 @@ fn row<'a>(screen: &'a str, ns: &str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row for {ns}/{name}:\n{screen}"))
 }
 
+/// The API column of the `payments/<name>` row (third cell from the end: API, PEERS, WINDOW).
+fn api_calls(screen: &str, name: &str) -> String {
+    let line = row(screen, "payments", name).trim_end_matches(['│', ' ']);
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    cells[cells.len() - 3].to_string()
+}
+
 #[test]
 fn tui_lists_harness_workloads_with_their_rbac() {
     if !ensure_tmux() {
@@ -79,8 +88,12 @@ fn tui_lists_harness_workloads_with_their_rbac() {
     };
     let t0 = Instant::now();
     let state = tempfile::Builder::new().prefix("kubeguard-tui-cluster-").tempdir().unwrap();
-    let h = Harness::start(bin, &state.path().join("apiserver"), &[]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The apiserver feeds kubeguard's audit webhook receiver; the TUI follows its folder.
+    let webhook = rt.block_on(harness::audit_webhook(state.path(), Some("tui-webhook-token"), true));
+    let stop_hook = tokio_util::sync::CancellationToken::new();
+    let hook_task = rt.spawn(webhook.hook.serve(stop_hook.clone()));
+    let h = Harness::start(bin, &state.path().join("apiserver"), &webhook.flags);
     let admin = rt.block_on(h.admin());
     rt.block_on(async {
         for obj in fixtures() {
@@ -89,7 +102,8 @@ fn tui_lists_harness_workloads_with_their_rbac() {
     });
 
     let kubeconfig = h.kubeconfig().display().to_string();
-    let mut s = Session::start("cluster", 230, 40, &[("KUBECONFIG", &kubeconfig)], "");
+    let args = format!("--cluster --audit-log {}", webhook.out.display());
+    let mut s = Session::start("cluster", 230, 40, &[("KUBECONFIG", &kubeconfig)], &args);
     let screen = s.wait_for("reporter");
     assert!(screen.contains("cluster:kube-harness"), "the live context is named:\n{screen}");
     assert!(!screen.contains("DEMO"), "fell back to the demo:\n{screen}");
@@ -150,7 +164,29 @@ fn tui_lists_harness_workloads_with_their_rbac() {
     assert!(late.contains(" late "), "{late}");
     eprintln!("live update shown after {:.1}s", t.elapsed().as_secs_f64());
 
+    // Audit events arriving through the webhook grow the api workload's profile live.
+    assert_eq!(api_calls(&screen, "api"), "0", "{screen}");
+    let t = Instant::now();
+    let token = h.mint_token("payments", "api");
+    let as_api = h.sa_kubeconfig(state.path(), "payments", "api", &token);
+    rt.block_on(async {
+        let conn = kubeguard::sources::cluster::connect(Some(&as_api), None).await.unwrap();
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(conn.client, "payments");
+        for _ in 0..3 {
+            cms.list(&Default::default()).await.unwrap();
+        }
+    });
+    let screen = s.wait_for_line(|l| l.contains(" api ") && l.contains("Deployment") && !l.contains(" 0      0     -"));
+    let calls: u64 = api_calls(&screen, "api").parse().unwrap();
+    assert!(calls >= 3, "the three lists (and the token's own calls) are counted: {calls}\n{screen}");
+    eprintln!("webhook batch shown after {:.1}s", t.elapsed().as_secs_f64());
+
     s.send(&["q"]);
     s.wait_for("EXITED 0");
-    eprintln!("tui_cluster: {:.1}s (harness stop {:.1}s)", t0.elapsed().as_secs_f64(), h.stop().as_secs_f64());
+    // Stop the apiserver first: it flushes its last audit batch to the still-running receiver.
+    let stopped = h.stop();
+    stop_hook.cancel();
+    let stats = rt.block_on(hook_task).unwrap().unwrap();
+    assert!(stats.events > 0 && stats.rejected == 0, "{stats:?}");
+    eprintln!("tui_cluster: {:.1}s (harness stop {:.1}s)", t0.elapsed().as_secs_f64(), stopped.as_secs_f64());
 }

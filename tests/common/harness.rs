@@ -172,3 +172,58 @@ pub fn cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kubeguard-tests"))
 }
+
+/// kubeguard's audit webhook receiver bound on loopback, and the kube-apiserver flags that feed
+/// it (batch mode, 1 s max wait). With `token` the receiver requires that bearer token; with
+/// `mtls` it requires a client certificate from a CA generated here. The apiserver's webhook
+/// kubeconfig carries both, so a received batch proves the apiserver authenticated.
+pub struct AuditWebhook {
+    pub hook: kubeguard::serve::Webhook,
+    pub flags: Vec<String>,
+    /// The rotating log folder (`audit.jsonl`, `audit-N.jsonl`).
+    pub out: PathBuf,
+}
+
+pub async fn audit_webhook(dir: &Path, token: Option<&str>, mtls: bool) -> AuditWebhook {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let out = dir.join("webhook");
+    let mut config = kubeguard::serve::WebhookConfig::new("127.0.0.1:0", &out);
+    config.bearer_token = token.map(str::to_string);
+    let mut user = serde_json::Map::new();
+    if let Some(t) = token {
+        user.insert("token".into(), json!(t));
+    }
+    if mtls {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, "webhook-client-ca");
+        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &ca).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("webhook-client-ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("webhook-client.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("webhook-client.key"), key.serialize_pem()).unwrap();
+        config.client_ca = Some(dir.join("webhook-client-ca.pem"));
+        user.insert("client-certificate".into(), json!(dir.join("webhook-client.pem")));
+        user.insert("client-key".into(), json!(dir.join("webhook-client.key")));
+    }
+    let hook = kubeguard::serve::Webhook::bind(&config).await.unwrap();
+    let url = format!("https://127.0.0.1:{}/audit", hook.local_addr.port());
+    let kubeconfig = json!({"apiVersion": "v1", "kind": "Config", "current-context": "kg",
+        "clusters": [{"name": "kg", "cluster": {"server": url, "certificate-authority": out.join("webhook-cert.pem")}}],
+        "users": [{"name": "kg", "user": user}],
+        "contexts": [{"name": "kg", "context": {"cluster": "kg", "user": "kg"}}]});
+    let path = dir.join("webhook-kubeconfig");
+    std::fs::write(&path, serde_json::to_vec(&kubeconfig).unwrap()).unwrap();
+    let flags = vec![
+        format!("--audit-webhook-config-file={}", path.display()),
+        "--audit-webhook-mode=batch".to_string(),
+        "--audit-webhook-batch-max-wait=1s".to_string(),
+        "--audit-webhook-version=audit.k8s.io/v1".to_string(),
+    ];
+    AuditWebhook { hook, flags, out }
+}

@@ -94,7 +94,11 @@ struct Spawner<'a> {
     tx: Arc<watch::Sender<u64>>,
     errors: Errors,
     tasks: Vec<JoinHandle<()>>,
+    /// Per watched resource: resolves once its store holds the initial list.
+    ready: Vec<(String, Ready)>,
 }
+
+type Ready = futures::future::BoxFuture<'static, bool>;
 
 impl Spawner<'_> {
     fn namespaced<K>(&self) -> Api<K>
@@ -130,6 +134,8 @@ impl Spawner<'_> {
                 .modify(|o: &mut K| o.meta_mut().managed_fields = None)
                 .default_backoff(),
         );
+        let store = reader.clone();
+        self.ready.push((resource.clone(), Box::pin(async move { store.wait_until_ready().await.is_ok() })));
         let tx = self.tx.clone();
         let errors = self.errors.clone();
         self.tasks.push(tokio::spawn(async move {
@@ -176,6 +182,7 @@ impl LiveInventory {
             tx: Arc::new(tx),
             errors: Arc::new(Mutex::new(BTreeMap::new())),
             tasks: Vec::new(),
+            ready: Vec::new(),
         };
         let stores = Stores {
             namespaces: sp.full(sp.cluster()),
@@ -204,44 +211,22 @@ impl LiveInventory {
             details: tokio::sync::Mutex::new(Details::default()),
             tasks: sp.tasks,
         };
-        live.wait_ready(timeout).await?;
+        live.wait_ready(sp.ready, timeout).await?;
         Ok(live)
     }
 
-    async fn wait_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
-        let s = &self.stores;
-        let waits: Vec<(&str, futures::future::BoxFuture<'_, bool>)> = vec![
-            ("namespaces", Box::pin(async { s.namespaces.0.wait_until_ready().await.is_ok() })),
-            ("serviceaccounts", Box::pin(async { s.service_accounts.0.wait_until_ready().await.is_ok() })),
-            ("roles", Box::pin(async { s.roles.0.wait_until_ready().await.is_ok() })),
-            ("rolebindings", Box::pin(async { s.role_bindings.0.wait_until_ready().await.is_ok() })),
-            ("clusterroles", Box::pin(async { s.cluster_roles.0.wait_until_ready().await.is_ok() })),
-            ("clusterrolebindings", Box::pin(async { s.cluster_role_bindings.0.wait_until_ready().await.is_ok() })),
-            ("networkpolicies", Box::pin(async { s.network_policies.0.wait_until_ready().await.is_ok() })),
-            ("services", Box::pin(async { s.services.0.wait_until_ready().await.is_ok() })),
-            ("deployments", Box::pin(async { s.deployments.0.wait_until_ready().await.is_ok() })),
-            ("statefulsets", Box::pin(async { s.stateful_sets.0.wait_until_ready().await.is_ok() })),
-            ("daemonsets", Box::pin(async { s.daemon_sets.0.wait_until_ready().await.is_ok() })),
-            ("jobs", Box::pin(async { s.jobs.0.wait_until_ready().await.is_ok() })),
-            ("cronjobs", Box::pin(async { s.cron_jobs.0.wait_until_ready().await.is_ok() })),
-            ("replicasets", Box::pin(async { s.replica_sets.wait_until_ready().await.is_ok() })),
-            ("pods", Box::pin(async { s.pods.wait_until_ready().await.is_ok() })),
-        ];
+    async fn wait_ready(&self, ready: Vec<(String, Ready)>, timeout: Duration) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        for (resource, wait) in waits {
+        for (resource, wait) in ready {
             let ready = tokio::time::timeout_at(deadline, wait).await.unwrap_or(false);
             if !ready {
                 let message = self
                     .errors
                     .lock()
                     .ok()
-                    .and_then(|e| e.get(resource).cloned())
+                    .and_then(|e| e.get(&resource).cloned())
                     .unwrap_or_else(|| format!("no initial list within {} s", timeout.as_secs()));
-                return Err(ClusterError::Watch {
-                    context: self.conn.context.clone(),
-                    resource: resource.into(),
-                    message,
-                });
+                return Err(ClusterError::Watch { context: self.conn.context.clone(), resource, message });
             }
         }
         Ok(())
