@@ -328,3 +328,45 @@ pub fn run_cli(
         Ok(if report.confirmed { crate::cli::exit::OK } else { crate::cli::exit::ERROR })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn binding(kind: &str, ref_kind: &str, ref_name: &str) -> serde_json::Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+            "metadata": {"namespace": "a", "name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": ref_kind, "name": ref_name}})
+    }
+
+    #[test]
+    fn detects_role_ref_changes_of_bindings_only() {
+        let old = binding("RoleBinding", "Role", "broad");
+        assert_eq!(
+            role_ref_change(&old, &binding("RoleBinding", "Role", "narrow")).as_deref(),
+            Some("Role/broad → Role/narrow")
+        );
+        assert_eq!(
+            role_ref_change(&old, &binding("RoleBinding", "ClusterRole", "broad")).as_deref(),
+            Some("Role/broad → ClusterRole/broad")
+        );
+        assert_eq!(role_ref_change(&old, &binding("RoleBinding", "Role", "broad")), None);
+        // Same roleRef, other fields changed: an in-place apply.
+        let mut subjects = binding("RoleBinding", "Role", "broad");
+        subjects["subjects"] = json!([{"kind": "ServiceAccount", "name": "x", "namespace": "a"}]);
+        assert_eq!(role_ref_change(&old, &subjects), None);
+        // Not an RBAC binding, or no roleRef: never a replacement.
+        let mut other = binding("Widget", "Role", "narrow");
+        other["apiVersion"] = json!("example.com/v1");
+        assert_eq!(role_ref_change(&old, &other), None);
+        assert_eq!(role_ref_change(&json!({}), &binding("RoleBinding", "Role", "narrow")), None);
+    }
+
+    #[test]
+    fn pruned_keeps_only_objects_missing_from_the_proposal() {
+        let crb = json!({"kind": "ClusterRoleBinding", "metadata": {"name": "x"}});
+        let rb = binding("RoleBinding", "Role", "narrow");
+        assert_eq!(pruned(&[crb.clone(), rb.clone(), crb.clone()], std::slice::from_ref(&rb)), vec![crb]);
+    }
+}

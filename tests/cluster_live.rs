@@ -108,7 +108,7 @@ fn live_inventory_follows_the_cluster() {
             let s = summary(inv);
             s.iter().any(|l| l == "role \"late-admin\"")
                 && s.iter().any(|l| l == "rolebinding \"late-admin\"")
-                && s.iter().any(|l| l.starts_with("workload team/Pod/debug") || l.contains("debug sa=late"))
+                && s.iter().any(|l| l == "workload Pod team/debug sa=late")
         })
         .await;
         eprintln!("created objects seen after {:.2}s", t.elapsed().as_secs_f64());

@@ -555,6 +555,37 @@ mod tests {
     }
 
     #[test]
+    fn assemble_sorts_strips_and_folds_controlled_objects() {
+        fn obj<K: DeserializeOwned>(v: serde_json::Value) -> K {
+            serde_json::from_value(v).unwrap()
+        }
+        let deploy = |ns: &str, name: &str| -> Deployment {
+            obj(serde_json::json!({"metadata": {"namespace": ns, "name": name,
+                    "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+                "spec": {"selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"serviceAccountName": name, "containers": []}}}}))
+        };
+        let pod = |name: &str, owner: Option<&str>| -> Pod {
+            let owners = owner.map(|o| serde_json::json!([{"apiVersion": "apps/v1", "kind": o, "name": "x", "uid": "u", "controller": true}]));
+            obj(serde_json::json!({"metadata": {"namespace": "a", "name": name, "ownerReferences": owners},
+                "spec": {"containers": []}}))
+        };
+        let lists = Lists {
+            deployments: vec![deploy("b", "web"), deploy("a", "zeta"), deploy("a", "api")],
+            pods: vec![pod("web-abc", Some("ReplicaSet")), pod("debug", None)],
+            ..Lists::default()
+        };
+        let inv = assemble(lists, None, "cluster:test");
+        let ids: Vec<String> = inv.workloads.iter().map(|w| w.id.to_string()).collect();
+        assert_eq!(ids, ["Deployment a/api", "Deployment a/zeta", "Pod a/debug", "Deployment b/web"], "{ids:?}");
+        assert!(inv.workloads.iter().all(|w| w.raw["metadata"].get("managedFields").is_none()));
+        let debug = inv.workloads.iter().find(|w| w.id.name == "debug").unwrap();
+        assert_eq!(debug.service_account, "default");
+        assert_eq!(inv.workloads[0].service_account, "api");
+        assert!(inv.workloads.iter().all(|w| w.origin.path == "cluster:test"));
+    }
+
+    #[test]
     fn controlled_objects_are_not_separate_workloads() {
         let owner = |kind: &str, controller| OwnerReference {
             api_version: "apps/v1".into(),
