@@ -1,5 +1,6 @@
 //! The TUI's seam to the rest of the library: load a snapshot (demo, snapshot folder, explicit
-//! inputs, live cluster with demo fallback), pick the engine, and run the guard's `check` on an
+//! inputs, live cluster with demo fallback; in live mode also the watch-backed inventory and the
+//! evidence files to re-read as they change), pick the engine, and run the guard's `check` on an
 //! edited suggestion. Everything here is a thin call into `snapshot`, `demo`, `sources::cluster`,
 //! `engine` and `guard`; the TUI owns no semantics of its own.
 //!

@@ -2,7 +2,8 @@
 //! `CancellationToken` each, bounded by a semaphore; diff building and guard checks on the
 //! blocking pool; file writes atomic via tempfile + rename) and report back as `Msg`s. The loop
 //! drains every pending message, then draws at most once per `FRAME` when something changed.
-//! Engine progress is batched per job (at most one message per `PROGRESS_BATCH`).
+//! Engine progress is batched per job (at most one message per `PROGRESS_BATCH`). In live mode
+//! a follower task turns watch-cache changes and evidence-file growth into `Msg::Refreshed`.
 //!
 //! Must not: change `State` except through `update`; block the UI task on I/O.
 
@@ -231,8 +232,15 @@ async fn follow_live(mut live: backend::Live, tx: mpsc::UnboundedSender<Msg>, st
             _ = tokio::time::sleep(LIVE_SETTLE) => {}
         }
         changes.borrow_and_update();
-        if evidence_changed && let Err(e) = live.reload_evidence().await {
-            tracing::warn!("live evidence: {e}");
+        if evidence_changed {
+            // Evidence is re-read whole; on large logs, back off so re-reading takes at most
+            // about a fifth of the time.
+            let t0 = Instant::now();
+            if let Err(e) = live.reload_evidence().await {
+                tracing::warn!("live evidence: {e}");
+            }
+            let next = EVIDENCE_POLL.max(t0.elapsed() * 4);
+            poll.reset_at(tokio::time::Instant::now() + next);
         }
         let refreshed = match live.snapshot().await {
             Ok(snapshot) => loaded(snapshot, None, None).await,
