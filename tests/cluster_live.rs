@@ -74,7 +74,7 @@ async fn until(live: &LiveInventory, what: &str, pred: impl Fn(&Inventory) -> bo
 
 #[test]
 fn live_inventory_follows_the_cluster() {
-    with_harness("cluster_live::watch", async |_h, admin| {
+    with_harness("cluster_live::watch", async |h, admin| {
         for obj in [
             namespace("team"),
             service_account("team", "app"),
@@ -115,6 +115,16 @@ fn live_inventory_follows_the_cluster() {
         let debug = inv.workloads.iter().find(|w| w.id.name == "debug").unwrap();
         assert_eq!(debug.service_account, "late", "bare pod spec fetched on demand");
         assert_eq!(summary(&inv), summary(&cluster::load_from(&admin, None).await.unwrap()));
+
+        // A context that may not list everything fails fast, naming what it could not watch.
+        let dir = tempfile::tempdir().unwrap();
+        let token = h.mint_token("team", "app");
+        let limited = cluster::connect(Some(&h.sa_kubeconfig(dir.path(), "team", "app", &token)), None).await.unwrap();
+        let t = Instant::now();
+        let err = LiveInventory::start(&limited, None, Duration::from_secs(30)).await.err().expect("forbidden");
+        let text = err.to_string();
+        assert!(text.contains("watching namespaces") && text.contains("forbidden"), "{text}");
+        assert!(t.elapsed() < Duration::from_secs(10), "failed after {:?}, not at the first 403", t.elapsed());
 
         // Deleted: gone from the cache too.
         let roles: Api<Role> = Api::namespaced(admin.client.clone(), "team");

@@ -100,6 +100,9 @@ struct Spawner<'a> {
 
 type Ready = futures::future::BoxFuture<'static, bool>;
 
+/// How often [`LiveInventory::start`] looks for watch errors while waiting for initial lists.
+const READY_POLL: Duration = Duration::from_millis(50);
+
 impl Spawner<'_> {
     fn namespaced<K>(&self) -> Api<K>
     where
@@ -215,17 +218,26 @@ impl LiveInventory {
         Ok(live)
     }
 
+    /// Wait for every store's initial list. The first watch error of a store that is not ready
+    /// yet (e.g. 403: the context may not list that kind) fails at once, as a one-shot list would.
     async fn wait_ready(&self, ready: Vec<(String, Ready)>, timeout: Duration) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        for (resource, wait) in ready {
-            let ready = tokio::time::timeout_at(deadline, wait).await.unwrap_or(false);
-            if !ready {
-                let message = self
-                    .errors
-                    .lock()
-                    .ok()
-                    .and_then(|e| e.get(&resource).cloned())
-                    .unwrap_or_else(|| format!("no initial list within {} s", timeout.as_secs()));
+        let error = |resource: &str| self.errors.lock().ok().and_then(|e| e.get(resource).cloned());
+        for (resource, mut wait) in ready {
+            let failure = loop {
+                tokio::select! {
+                    ok = &mut wait => break (!ok).then(|| "the watch stopped".to_string()),
+                    _ = tokio::time::sleep(READY_POLL) => {
+                        if let Some(message) = error(&resource) {
+                            break Some(message);
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            break Some(format!("no initial list within {} s", timeout.as_secs()));
+                        }
+                    }
+                }
+            };
+            if let Some(message) = failure {
                 return Err(ClusterError::Watch { context: self.conn.context.clone(), resource, message });
             }
         }
