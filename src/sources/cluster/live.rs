@@ -38,26 +38,21 @@ use crate::model::Inventory;
 /// Last watch error per resource (plural), for reporting a cache that never became ready.
 type Errors = Arc<Mutex<BTreeMap<String, String>>>;
 
-/// A full-object store.
-struct Full<K: Resource + 'static>(Store<K>)
-where
-    K::DynamicType: Eq + Hash + Clone;
-
 /// The reflector stores of one live view.
 struct Stores {
-    namespaces: Full<Namespace>,
-    service_accounts: Full<ServiceAccount>,
-    roles: Full<Role>,
-    role_bindings: Full<RoleBinding>,
-    cluster_roles: Full<ClusterRole>,
-    cluster_role_bindings: Full<ClusterRoleBinding>,
-    network_policies: Full<NetworkPolicy>,
-    services: Full<Service>,
-    deployments: Full<Deployment>,
-    stateful_sets: Full<StatefulSet>,
-    daemon_sets: Full<DaemonSet>,
-    jobs: Full<Job>,
-    cron_jobs: Full<CronJob>,
+    namespaces: Store<Namespace>,
+    service_accounts: Store<ServiceAccount>,
+    roles: Store<Role>,
+    role_bindings: Store<RoleBinding>,
+    cluster_roles: Store<ClusterRole>,
+    cluster_role_bindings: Store<ClusterRoleBinding>,
+    network_policies: Store<NetworkPolicy>,
+    services: Store<Service>,
+    deployments: Store<Deployment>,
+    stateful_sets: Store<StatefulSet>,
+    daemon_sets: Store<DaemonSet>,
+    jobs: Store<Job>,
+    cron_jobs: Store<CronJob>,
     replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
     pods: Store<PartialObjectMeta<Pod>>,
 }
@@ -160,14 +155,6 @@ impl Spawner<'_> {
         }));
         reader
     }
-
-    fn full<K>(&mut self, api: Api<K>) -> Full<K>
-    where
-        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-        K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
-    {
-        Full(self.watch(api))
-    }
 }
 
 impl LiveInventory {
@@ -188,19 +175,19 @@ impl LiveInventory {
             ready: Vec::new(),
         };
         let stores = Stores {
-            namespaces: sp.full(sp.cluster()),
-            service_accounts: sp.full(sp.namespaced()),
-            roles: sp.full(sp.namespaced()),
-            role_bindings: sp.full(sp.namespaced()),
-            cluster_roles: sp.full(sp.cluster()),
-            cluster_role_bindings: sp.full(sp.cluster()),
-            network_policies: sp.full(sp.namespaced()),
-            services: sp.full(sp.namespaced()),
-            deployments: sp.full(sp.namespaced()),
-            stateful_sets: sp.full(sp.namespaced()),
-            daemon_sets: sp.full(sp.namespaced()),
-            jobs: sp.full(sp.namespaced()),
-            cron_jobs: sp.full(sp.namespaced()),
+            namespaces: sp.watch(sp.cluster()),
+            service_accounts: sp.watch(sp.namespaced()),
+            roles: sp.watch(sp.namespaced()),
+            role_bindings: sp.watch(sp.namespaced()),
+            cluster_roles: sp.watch(sp.cluster()),
+            cluster_role_bindings: sp.watch(sp.cluster()),
+            network_policies: sp.watch(sp.namespaced()),
+            services: sp.watch(sp.namespaced()),
+            deployments: sp.watch(sp.namespaced()),
+            stateful_sets: sp.watch(sp.namespaced()),
+            daemon_sets: sp.watch(sp.namespaced()),
+            jobs: sp.watch(sp.namespaced()),
+            cron_jobs: sp.watch(sp.namespaced()),
             // Metadata only: the full object is fetched on demand for uncontrolled ones.
             replica_sets: sp.watch(sp.namespaced::<PartialObjectMeta<ReplicaSet>>()),
             pods: sp.watch(sp.namespaced::<PartialObjectMeta<Pod>>()),
@@ -285,12 +272,12 @@ impl LiveInventory {
     }
 }
 
-fn state<K>(store: &Full<K>) -> Vec<K>
+fn state<K>(store: &Store<K>) -> Vec<K>
 where
     K: Resource + Clone + 'static,
     K::DynamicType: Eq + Hash + Clone,
 {
-    store.0.state().iter().map(|o| (**o).clone()).collect()
+    store.state().iter().map(|o| (**o).clone()).collect()
 }
 
 /// Full objects for the metadata-only entries no modelled controller owns, via `cache`
