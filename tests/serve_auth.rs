@@ -37,12 +37,22 @@ fn client_cert(ca: &Issuer<'_, KeyPair>) -> ClientCert {
     (cert.der().clone(), PrivateKeyDer::try_from(key.serialize_der()).unwrap())
 }
 
-/// POST one batch; `Ok(status)` or `Err` when the TLS connection was refused.
+/// POST `body` (the default: one batch); `Ok(status)` or `Err` when the TLS connection was refused.
 async fn post(
     addr: std::net::SocketAddr,
     server_pem: &str,
     client: Option<&ClientCert>,
     token: Option<&str>,
+) -> Result<u16, String> {
+    post_body(addr, server_pem, client, token, BATCH).await
+}
+
+async fn post_body(
+    addr: std::net::SocketAddr,
+    server_pem: &str,
+    client: Option<&ClientCert>,
+    token: Option<&str>,
+    body: &str,
 ) -> Result<u16, String> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(server_pem.as_bytes()) {
@@ -64,8 +74,8 @@ async fn post(
         .map_err(|e| format!("handshake: {e}"))?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let req = format!(
-        "POST /audit HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{BATCH}",
-        BATCH.len()
+        "POST /audit HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     // With TLS 1.3 a refused client certificate surfaces on the first read or write.
     tls.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
@@ -141,4 +151,35 @@ async fn client_ca_file_must_hold_a_certificate() {
     config.client_ca = Some(empty);
     let err = Webhook::bind(&config).await.err().expect("an unusable --client-ca is an error");
     assert!(err.to_string().contains("empty.pem"), "{err}");
+}
+
+/// The receiver's rotating folder (`audit.jsonl`, `audit-N.jsonl`, plus `webhook-cert.pem`) is an
+/// audit input as it is: every event of every rotated file is read, the certificate ignored.
+#[tokio::test]
+async fn rotated_folder_reads_back_as_audit_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut config = WebhookConfig::new("127.0.0.1:0", &out);
+    config.max_file_bytes = 600;
+    let (addr, pem, stop, task) = serve(config).await;
+    for i in 0..6 {
+        let body = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{{"kind":"Event","apiVersion":"audit.k8s.io/v1",
+            "level":"Metadata","auditID":"id-{i}","stage":"ResponseComplete","verb":"get",
+            "requestURI":"/api/v1/namespaces/a/configmaps/c{i}","objectRef":{{"resource":"configmaps","namespace":"a","name":"c{i}","apiVersion":"v1"}},
+            "user":{{"username":"system:serviceaccount:a:b","groups":["system:serviceaccounts"]}},
+            "responseStatus":{{"code":200}},"requestReceivedTimestamp":"2026-01-01T00:00:0{i}.000000Z",
+            "stageTimestamp":"2026-01-01T00:00:0{i}.000000Z"}}]}}"#
+        );
+        assert_eq!(post_body(addr, &pem, None, None, &body).await, Ok(200));
+    }
+    stop.cancel();
+    let stats = task.await.unwrap();
+    assert!(stats.rotations >= 2, "{stats:?}");
+    assert!(out.join("audit-1.jsonl").exists() && out.join("webhook-cert.pem").exists());
+    let inventory = kubeguard::model::Inventory::default();
+    let (api, ingest) = kubeguard::sources::audit::ingest(&[out], &inventory, true, &|_| {}).unwrap();
+    assert_eq!((ingest.records, ingest.malformed), (6, 0), "{ingest:?}");
+    let sa = kubeguard::model::Subject::ServiceAccount { namespace: "a".into(), name: "b".into() };
+    assert_eq!(api.get(&sa).map(|p| p.total_requests()), Some(6));
 }
