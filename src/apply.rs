@@ -4,6 +4,12 @@
 //! only an explicit `y`/`yes` applies. Nothing is written on any other answer, on an empty
 //! answer or on end of input.
 //!
+//! A binding's `roleRef` is immutable, so a RoleBinding/ClusterRoleBinding whose `roleRef`
+//! differs from the one on the server cannot be applied in place: it is shown in the
+//! confirmation as a replacement (delete + create), both halves are dry-run (the create under a
+//! server-generated name, as the original still exists), and once confirmed the old binding is
+//! deleted (precondition: the resourceVersion that was dry-run) and the new one created.
+//!
 //! It never decides *what* to apply (engines and the guard do), never applies without the
 //! dry-run and the confirmation, and never prints object bodies (which may hold secrets) —
 //! only kind, namespace and name.
@@ -11,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 
@@ -59,6 +65,25 @@ struct Prepared {
     label: String,
     body: serde_json::Value,
     existing_rv: Option<String>,
+    /// `Some(old → new)` when this binding's immutable roleRef changes: delete + create.
+    replace: Option<String>,
+}
+
+/// `Kind/name` of a binding's roleRef.
+fn role_ref(v: &serde_json::Value) -> Option<String> {
+    let r = v.get("roleRef")?;
+    Some(format!("{}/{}", r.get("kind")?.as_str()?, r.get("name")?.as_str()?))
+}
+
+/// Whether `body` is an RBAC binding whose roleRef differs from `existing`'s: `old → new`.
+pub fn role_ref_change(existing: &serde_json::Value, body: &serde_json::Value) -> Option<String> {
+    let is_binding = matches!(body.get("kind").and_then(|k| k.as_str()), Some("RoleBinding" | "ClusterRoleBinding"))
+        && body.get("apiVersion").and_then(|a| a.as_str()).is_some_and(|a| a.starts_with("rbac.authorization.k8s.io/"));
+    let group = |v: &serde_json::Value| {
+        v.pointer("/roleRef/apiGroup").and_then(|g| g.as_str()).unwrap_or("rbac.authorization.k8s.io").to_string()
+    };
+    let (old, new) = (role_ref(existing)?, role_ref(body)?);
+    (is_binding && (old != new || group(existing) != group(body))).then(|| format!("{old} → {new}"))
 }
 
 /// Dry-run every manifest, ask on `out`/`input`, and apply when confirmed. `manifests` are
@@ -115,7 +140,18 @@ pub async fn apply_with_prune(
     let dry = PatchParams::apply("kubeguard").force().dry_run();
     let mut dry_run = Vec::new();
     for p in &mut prepared {
-        p.existing_rv = p.api.get_opt(&p.name).await.ok().flatten().and_then(|o| o.metadata.resource_version);
+        let existing = p.api.get_opt(&p.name).await.ok().flatten();
+        p.existing_rv = existing.as_ref().and_then(|o| o.metadata.resource_version.clone());
+        p.replace =
+            existing.as_ref().and_then(|o| serde_json::to_value(o).ok()).and_then(|o| role_ref_change(&o, &p.body));
+        if let Some(what) = &p.replace {
+            dry_run_replace(p).await?;
+            dry_run.push(AppliedObject {
+                object: p.label.clone(),
+                change: format!("replaced: roleRef {what} is immutable, delete + create"),
+            });
+            continue;
+        }
         let result = p
             .api
             .patch(&p.name, &dry, &Patch::Apply(&p.body))
@@ -148,12 +184,21 @@ pub async fn apply_with_prune(
         return Ok(report);
     }
     for p in &prepared {
+        if p.replace.is_some() {
+            let delete = DeleteParams {
+                preconditions: Some(Preconditions { resource_version: p.existing_rv.clone(), uid: None }),
+                ..DeleteParams::default()
+            };
+            delete_if_present(p, &delete)
+                .await
+                .map_err(|source| ApplyError::Apply { object: p.label.clone(), source })?;
+        }
         let result = p
             .api
             .patch(&p.name, &force, &Patch::Apply(&p.body))
             .await
             .map_err(|source| ApplyError::Apply { object: p.label.clone(), source })?;
-        let c = change(p.existing_rv.as_deref(), &result);
+        let c = if p.replace.is_some() { "replaced".to_string() } else { change(p.existing_rv.as_deref(), &result) };
         writeln!(out, "  {} {c}", p.label)?;
         report.applied.push(AppliedObject { object: p.label.clone(), change: c });
     }
@@ -167,6 +212,36 @@ pub async fn apply_with_prune(
         report.applied.push(AppliedObject { object: p.label.clone(), change: "deleted".into() });
     }
     Ok(report)
+}
+
+/// Delete (or dry-run delete) `p`'s object; already gone is fine.
+async fn delete_if_present(p: &Prepared, params: &DeleteParams) -> Result<(), kube::Error> {
+    match p.api.delete(&p.name, params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Dry-run both halves of a replacement: deleting the current object, and creating the new
+/// one under a server-generated name (the current one still exists during a dry-run).
+async fn dry_run_replace(p: &Prepared) -> Result<(), ApplyError> {
+    let dry_delete = DeleteParams {
+        dry_run: true,
+        preconditions: Some(Preconditions { resource_version: p.existing_rv.clone(), uid: None }),
+        ..DeleteParams::default()
+    };
+    delete_if_present(p, &dry_delete).await.map_err(|source| ApplyError::DryRun { object: p.label.clone(), source })?;
+    let mut body = p.body.clone();
+    if let Some(meta) = body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("name");
+        meta.insert("generateName".into(), serde_json::Value::String(format!("{}-", p.name)));
+    }
+    let object: DynamicObject = serde_json::from_value(body)
+        .map_err(|e| ApplyError::Invalid { index: 0, message: format!("{}: {e}", p.label) })?;
+    let params = PostParams { dry_run: true, field_manager: Some("kubeguard".into()) };
+    p.api.create(&params, &object).await.map_err(|source| ApplyError::DryRun { object: p.label.clone(), source })?;
+    Ok(())
 }
 
 fn change(existing_rv: Option<&str>, result: &DynamicObject) -> String {
@@ -221,7 +296,7 @@ async fn prepare(conn: &Connection, index: usize, m: &serde_json::Value) -> Resu
         }
         Scope::Cluster => (Api::all_with(conn.client.clone(), &ar), format!("{kind} {name}")),
     };
-    Ok(Prepared { api, name, label, body, existing_rv: None })
+    Ok(Prepared { api, name, label, body, existing_rv: None, replace: None })
 }
 
 /// `kubeguard recommend --cluster --apply`: apply every recommendation's manifests (and prune
@@ -252,4 +327,46 @@ pub fn run_cli(
         let report = apply_with_prune(&conn, &manifests, &prune, input, out).await?;
         Ok(if report.confirmed { crate::cli::exit::OK } else { crate::cli::exit::ERROR })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn binding(kind: &str, ref_kind: &str, ref_name: &str) -> serde_json::Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+            "metadata": {"namespace": "a", "name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": ref_kind, "name": ref_name}})
+    }
+
+    #[test]
+    fn detects_role_ref_changes_of_bindings_only() {
+        let old = binding("RoleBinding", "Role", "broad");
+        assert_eq!(
+            role_ref_change(&old, &binding("RoleBinding", "Role", "narrow")).as_deref(),
+            Some("Role/broad → Role/narrow")
+        );
+        assert_eq!(
+            role_ref_change(&old, &binding("RoleBinding", "ClusterRole", "broad")).as_deref(),
+            Some("Role/broad → ClusterRole/broad")
+        );
+        assert_eq!(role_ref_change(&old, &binding("RoleBinding", "Role", "broad")), None);
+        // Same roleRef, other fields changed: an in-place apply.
+        let mut subjects = binding("RoleBinding", "Role", "broad");
+        subjects["subjects"] = json!([{"kind": "ServiceAccount", "name": "x", "namespace": "a"}]);
+        assert_eq!(role_ref_change(&old, &subjects), None);
+        // Not an RBAC binding, or no roleRef: never a replacement.
+        let mut other = binding("Widget", "Role", "narrow");
+        other["apiVersion"] = json!("example.com/v1");
+        assert_eq!(role_ref_change(&old, &other), None);
+        assert_eq!(role_ref_change(&json!({}), &binding("RoleBinding", "Role", "narrow")), None);
+    }
+
+    #[test]
+    fn pruned_keeps_only_objects_missing_from_the_proposal() {
+        let crb = json!({"kind": "ClusterRoleBinding", "metadata": {"name": "x"}});
+        let rb = binding("RoleBinding", "Role", "narrow");
+        assert_eq!(pruned(&[crb.clone(), rb.clone(), crb.clone()], std::slice::from_ref(&rb)), vec![crb]);
+    }
 }

@@ -8,8 +8,13 @@
 //! It never keeps request or response bodies: `requestObject` and `responseObject` are dropped
 //! before anything is written (they may hold Secret data), and nothing of an event is logged.
 //! TLS uses a certificate generated at start (rcgen, written to `<out>/webhook-cert.pem` so the
-//! API server can trust it) unless `--tls-cert`/`--tls-key` are given. Clients are not
-//! authenticated: bind it to loopback or a network only the API server can reach.
+//! API server can trust it) unless `--tls-cert`/`--tls-key` are given.
+//!
+//! Client authentication (either or both): `--client-ca FILE` requires a client certificate
+//! signed by that CA (mTLS; a client without one fails the TLS handshake), `--token-file FILE`
+//! requires `Authorization: Bearer <token>` (compared in constant time; 401 otherwise). The API
+//! server's webhook kubeconfig supplies both (`client-certificate`/`client-key`, `token`).
+//! Without either, any client that can connect may post events: bind to loopback then.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -25,9 +30,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
 /// Largest accepted request body (the apiserver's default batch is far smaller).
@@ -55,11 +61,23 @@ pub struct WebhookConfig {
     pub max_file_bytes: u64,
     /// Keep at most this many rotated files (oldest deleted).
     pub max_files: usize,
+    /// PEM CA bundle: clients must present a certificate it signed (mTLS).
+    pub client_ca: Option<PathBuf>,
+    /// Clients must send `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
 }
 
 impl WebhookConfig {
     pub fn new(addr: impl Into<String>, out: impl Into<PathBuf>) -> WebhookConfig {
-        WebhookConfig { addr: addr.into(), out: out.into(), tls: None, max_file_bytes: 100 << 20, max_files: 10 }
+        WebhookConfig {
+            addr: addr.into(),
+            out: out.into(),
+            tls: None,
+            max_file_bytes: 100 << 20,
+            max_files: 10,
+            client_ca: None,
+            bearer_token: None,
+        }
     }
 }
 
@@ -81,6 +99,7 @@ pub struct Webhook {
     pub cert_pem: String,
     sink: Arc<Mutex<Sink>>,
     forward: Option<mpsc::Sender<Vec<serde_json::Value>>>,
+    token: Option<Arc<str>>,
 }
 
 impl Webhook {
@@ -118,12 +137,33 @@ impl Webhook {
             }
         };
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let tls = ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| ServeError::Tls(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
             .map_err(|e| ServeError::Tls(e.to_string()))?;
+        let builder = match &config.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let pem = std::fs::read(ca).map_err(|source| io_err(ca, source))?;
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+                    roots.add(cert).map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+                }
+                if roots.is_empty() {
+                    return Err(ServeError::Tls(format!("{}: no CA certificate in it", ca.display())));
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let tls = builder.with_single_cert(certs, key).map_err(|e| ServeError::Tls(e.to_string()))?;
+        let token = match config.bearer_token.as_deref().map(str::trim) {
+            Some("") => return Err(ServeError::Tls("the bearer token is empty".into())),
+            Some(t) => Some(Arc::from(t)),
+            None => None,
+        };
         let sink = Sink::open(config)?;
         Ok(Webhook {
             listener,
@@ -132,6 +172,7 @@ impl Webhook {
             cert_pem,
             sink: Arc::new(Mutex::new(sink)),
             forward: None,
+            token,
         })
     }
 
@@ -156,10 +197,16 @@ impl Webhook {
             let sink = self.sink.clone();
             let stats = stats.clone();
             let forward = self.forward.clone();
+            let token = self.token.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let service = service_fn(move |req| handle(req, sink.clone(), stats.clone(), forward.clone()));
+                // Without a client certificate signed by --client-ca the handshake fails here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    stats.lock().await.rejected += 1;
+                    return;
+                };
+                let service =
+                    service_fn(move |req| handle(req, sink.clone(), stats.clone(), forward.clone(), token.clone()));
                 let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
                 tokio::pin!(conn);
                 tokio::select! {
@@ -181,12 +228,23 @@ async fn handle(
     sink: Arc<Mutex<Sink>>,
     stats: Arc<Mutex<WebhookStats>>,
     forward: Option<mpsc::Sender<Vec<serde_json::Value>>>,
+    token: Option<Arc<str>>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let reply = |code: StatusCode, text: &str| {
         let mut r = Response::new(Full::new(Bytes::from(text.to_string())));
         *r.status_mut() = code;
         Ok(r)
     };
+    if let Some(expected) = token {
+        let given = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if !bearer_matches(given, &expected) {
+            stats.lock().await.rejected += 1;
+            let mut r = Response::new(Full::new(Bytes::from_static(b"a valid bearer token is required\n")));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+            return Ok(r);
+        }
+    }
     if req.method() != Method::POST {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "POST audit EventLists here\n");
     }
@@ -221,6 +279,23 @@ async fn handle(
         let _ = tx.send(events).await;
     }
     reply(StatusCode::OK, "{}")
+}
+
+/// Whether an `Authorization` header value carries `expected` as its bearer token (constant-time
+/// comparison of the token bytes).
+pub fn bearer_matches(header: Option<&str>, expected: &str) -> bool {
+    let Some(given) = header.and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    }) else {
+        return false;
+    };
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 /// Parse one webhook body: an `EventList` (items), a bare `Event`, or a JSON array of events.
@@ -341,11 +416,22 @@ pub fn run(args: &crate::cli::args::ServeArgs) -> anyhow::Result<i32> {
         (None, None) => None,
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
+    config.client_ca = args.client_ca.clone();
+    if let Some(f) = &args.token_file {
+        let token = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        config.bearer_token = Some(token.trim().to_string());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let hook = Webhook::bind(&config).await?;
+        let auth = match (&config.client_ca, &config.bearer_token) {
+            (Some(_), Some(_)) => "client certificate and bearer token required",
+            (Some(_), None) => "client certificate required",
+            (None, Some(_)) => "bearer token required",
+            (None, None) => "no client authentication",
+        };
         eprintln!(
-            "audit webhook listening on https://{} → {}/audit.jsonl{}",
+            "audit webhook listening on https://{} ({auth}) → {}/audit.jsonl{}",
             hook.local_addr,
             config.out.display(),
             if config.tls.is_none() {
@@ -385,6 +471,17 @@ mod tests {
         assert!(parse_batch(b"{\"kind\":\"Pod\"}").is_err());
         assert!(parse_batch(b"not json").is_err());
         assert_eq!(parse_batch(br#"{"kind":"EventList","items":null}"#).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        assert!(bearer_matches(Some("Bearer s3cret"), "s3cret"));
+        assert!(bearer_matches(Some("bearer  s3cret "), "s3cret"));
+        assert!(!bearer_matches(Some("Bearer s3cre"), "s3cret"));
+        assert!(!bearer_matches(Some("Bearer s3cretX"), "s3cret"));
+        assert!(!bearer_matches(Some("Basic s3cret"), "s3cret"));
+        assert!(!bearer_matches(Some("s3cret"), "s3cret"));
+        assert!(!bearer_matches(None, "s3cret"));
     }
 
     #[test]

@@ -14,68 +14,41 @@
 //! Needs Go (the harness is built once by `tests/cluster/setup.sh` and cached). Without it the
 //! test is skipped with a reason, except under `CI=true` where it fails.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use common::harness::{self, Harness, admin_apply};
 
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, PostParams};
 use kubeguard::apply;
 use kubeguard::guard::rbac::{self as g, Policy, UserInfo};
 use kubeguard::model::{ApiRequest, ResourceKind, Subject, Target, TargetScope, Task};
 use kubeguard::profile::Observed;
-use kubeguard::serve::{Webhook, WebhookConfig};
 use kubeguard::snapshot::{IngestReport, Snapshot};
 use kubeguard::sources::cluster::{self, ApiCatalog, Connection};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Stops the harness when the test ends, however it ends.
-struct Harness {
-    dir: PathBuf,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(repo().join("tests/cluster/stop.sh")).arg(&self.dir).status();
-    }
-}
-
-fn prerequisite_missing(reason: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("cluster e2e prerequisite missing under CI=true: {reason}");
-    }
-    eprintln!("SKIPPED cluster_e2e: {reason}");
-}
-
 #[test]
 fn live_cluster_end_to_end() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let t0 = Instant::now();
-    let setup = Command::new("bash").arg(repo().join("tests/cluster/setup.sh")).output();
-    match setup {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            return prerequisite_missing(&format!(
-                "tests/cluster/setup.sh failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ));
+    let bin = match harness::setup() {
+        Ok(b) => b,
+        Err(reason) => {
+            common::prerequisite_missing("cluster_e2e", &reason);
+            return;
         }
-        Err(e) => return prerequisite_missing(&format!("cannot run bash: {e}")),
-    }
-    eprintln!("setup.sh: {:.1}s", t0.elapsed().as_secs_f64());
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    rt.block_on(run());
+    rt.block_on(run(bin));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,25 +144,9 @@ fn simulations() -> Vec<((&'static str, &'static str), Vec<Call>)> {
 }
 
 fn fixtures() -> Vec<Value> {
-    let ns = |n: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
-    let sa = |ns: &str, n: &str| json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"namespace": ns, "name": n}});
-    let rb = |ns: &str, name: &str, kind: &str, role: &str, sa_ns: &str, sa: &str| {
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"namespace": ns, "name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
-            "subjects": [{"kind": "ServiceAccount", "namespace": sa_ns, "name": sa}]})
+    use harness::{
+        config_map as cm, deployment as deploy, namespace as ns, pod, role_binding as rb, service_account as sa,
     };
-    let deploy = |ns: &str, name: &str, sa: &str| {
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"namespace": ns, "name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                "template": {"metadata": {"labels": {"app": name}},
-                    "spec": {"serviceAccountName": sa, "containers": [{"name": "app", "image": "registry.example/app:1"}]}}}})
-    };
-    let pod = |ns: &str, name: &str, sa: &str| {
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": ns, "name": name, "labels": {"app": name}},
-            "spec": {"serviceAccountName": sa, "containers": [{"name": "app", "image": "registry.example/app:1"}]}})
-    };
-    let cm = |ns: &str, name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": ns, "name": name}, "data": {"k": "v"}});
     vec![
         ns("shop"),
         ns("ops"),
@@ -245,59 +202,6 @@ fn fixtures() -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing
-
-async fn admin_apply(conn: &Connection, obj: &Value) {
-    let (group, version) = match obj["apiVersion"].as_str().unwrap().split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), obj["apiVersion"].as_str().unwrap().to_string()),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, obj["kind"].as_str().unwrap());
-    let mut tries = 0;
-    loop {
-        // A CRD's resource appears in discovery shortly after it is created.
-        let resolved = kube::discovery::pinned_kind(&conn.client, &gvk).await;
-        match resolved {
-            Ok((ar, caps)) => {
-                let name = obj["metadata"]["name"].as_str().unwrap();
-                let api: Api<DynamicObject> = match (caps.scope, obj["metadata"]["namespace"].as_str()) {
-                    (kube::discovery::Scope::Namespaced, Some(ns)) => {
-                        Api::namespaced_with(conn.client.clone(), ns, &ar)
-                    }
-                    _ => Api::all_with(conn.client.clone(), &ar),
-                };
-                api.patch(name, &PatchParams::apply("e2e-setup").force(), &Patch::Apply(obj)).await.unwrap();
-                return;
-            }
-            Err(e) if tries < 40 => {
-                tries += 1;
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("cannot resolve {gvk:?}: {e}"),
-        }
-    }
-}
-
-fn sa_kubeconfig(dir: &Path, admin_kubeconfig: &Value, ns: &str, name: &str, token: &str) -> PathBuf {
-    let mut kc = admin_kubeconfig.clone();
-    kc["users"] = json!([{"name": format!("{ns}-{name}"), "user": {"token": token}}]);
-    kc["contexts"][0]["context"]["user"] = json!(format!("{ns}-{name}"));
-    kc["contexts"][0]["context"]["namespace"] = json!(ns);
-    let path = dir.join(format!("kubeconfig-{ns}-{name}"));
-    std::fs::write(&path, serde_json::to_vec(&kc).unwrap()).unwrap();
-    path
-}
-
-fn mint_token(bin: &Path, kubeconfig: &Path, ns: &str, name: &str) -> String {
-    let out = Command::new(bin)
-        .args(["token", "--kubeconfig"])
-        .arg(kubeconfig)
-        .args(["--namespace", ns, "--name", name, "--duration", "2h"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 async fn perform(conn: &Connection, c: &Call) -> u16 {
     let body = c.body.as_ref().map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
@@ -447,45 +351,19 @@ async fn live_policy(conn: &Connection) -> (kubeguard::model::Inventory, Policy)
 
 // ---------------------------------------------------------------------------------------------
 
-async fn run() {
+async fn run(bin: PathBuf) {
     let state = tempfile::Builder::new().prefix("kubeguard-e2e-").tempdir().unwrap();
     let dir = state.path().to_path_buf();
 
-    // kubeguard's audit webhook receiver, fed by the apiserver's webhook backend.
-    let hook = Webhook::bind(&WebhookConfig::new("127.0.0.1:0", dir.join("webhook"))).await.unwrap();
-    let hook_url = format!("https://127.0.0.1:{}/audit", hook.local_addr.port());
-    let webhook_kubeconfig = json!({"apiVersion": "v1", "kind": "Config", "current-context": "kg",
-        "clusters": [{"name": "kg", "cluster": {"server": hook_url,
-            "certificate-authority": dir.join("webhook/webhook-cert.pem")}}],
-        "users": [{"name": "kg", "user": {}}],
-        "contexts": [{"name": "kg", "context": {"cluster": "kg", "user": "kg"}}]});
-    std::fs::write(dir.join("webhook-kubeconfig"), serde_json::to_vec(&webhook_kubeconfig).unwrap()).unwrap();
+    // kubeguard's audit webhook receiver, fed by the apiserver's webhook backend, which must
+    // authenticate with a client certificate and a bearer token.
+    let webhook = harness::audit_webhook(&dir, Some("e2e-webhook-token"), true).await;
     let stop_hook = CancellationToken::new();
-    let hook_task = tokio::spawn(hook.serve(stop_hook.clone()));
-
+    let hook_task = tokio::spawn(webhook.hook.serve(stop_hook.clone()));
     let apiserver_dir = dir.join("apiserver");
-    let t = Instant::now();
-    let started = Command::new("bash")
-        .arg(repo().join("tests/cluster/start.sh"))
-        .arg(&apiserver_dir)
-        .arg(format!("--audit-webhook-config-file={}", dir.join("webhook-kubeconfig").display()))
-        .args([
-            "--audit-webhook-mode=batch",
-            "--audit-webhook-batch-max-wait=1s",
-            "--audit-webhook-version=audit.k8s.io/v1",
-        ])
-        .output()
-        .unwrap();
-    assert!(started.status.success(), "start.sh: {}", String::from_utf8_lossy(&started.stderr));
-    let _harness = Harness { dir: apiserver_dir.clone() };
-    eprintln!("apiserver ready in {:.1}s", t.elapsed().as_secs_f64());
-    let admin_kc_path = apiserver_dir.join("kubeconfig");
-    let admin_kc: Value = serde_json::from_slice(&std::fs::read(&admin_kc_path).unwrap()).unwrap();
-    let admin = cluster::connect(Some(&admin_kc_path), None).await.unwrap();
-    let cache = std::env::var("KUBEGUARD_TEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kubeguard-tests"));
-    let bin = cache.join("cluster/bin/kube-harness");
+    let extra = webhook.flags;
+    let harness = Harness::start(bin, &apiserver_dir, &extra);
+    let admin = harness.admin().await;
 
     for obj in fixtures() {
         admin_apply(&admin, &obj).await;
@@ -495,8 +373,8 @@ async fn run() {
     let sims = simulations();
     let mut clients = BTreeMap::new();
     for ((ns, name), _) in &sims {
-        let token = mint_token(&bin, &admin_kc_path, ns, name);
-        let kc = sa_kubeconfig(&dir, &admin_kc, ns, name, &token);
+        let token = harness.mint_token(ns, name);
+        let kc = harness.sa_kubeconfig(&dir, ns, name, &token);
         clients.insert((*ns, *name), cluster::connect(Some(&kc), None).await.unwrap());
     }
     let mut before: Vec<((&str, &str), Call, u16)> = Vec::new();
@@ -602,11 +480,22 @@ async fn run() {
     assert!(gained.is_empty(), "applying recommendations granted new permissions: {gained:#?}");
     assert!(removed > 100, "expected the over-broad grants to shrink, {removed} probes flipped to denied");
     // The webhook received the same stream.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Stopping the apiserver flushes its last batch to the still-running receiver.
+    let stopped = harness.stop();
+    eprintln!("harness stop: {:.1}s", stopped.as_secs_f64());
     stop_hook.cancel();
     let hook_stats = hook_task.await.unwrap().unwrap();
     let webhook_log = std::fs::read_to_string(dir.join("webhook/audit.jsonl")).unwrap();
     assert!(hook_stats.events > 0 && webhook_log.contains("system:serviceaccount:shop:orders"));
+    assert_eq!(hook_stats.rejected, 0, "the apiserver authenticates (client certificate + token): {hook_stats:?}");
+    // The receiver's rotating folder is an audit input like any other.
+    let (hooked, hooked_stats) =
+        kubeguard::sources::audit::ingest(&[dir.join("webhook")], &snapshot.inventory, false, &|_| {}).unwrap();
+    assert_eq!(hooked_stats.malformed, 0, "{:?}", hooked_stats.errors);
+    for (ns, name) in &subjects {
+        let sa = Subject::ServiceAccount { namespace: ns.to_string(), name: name.to_string() };
+        assert!(hooked.get(&sa).is_some_and(|p| p.total_requests() > 0), "{sa:?} missing from the webhook log");
+    }
 
     let total_reviews = real_before.len() + real_after.len();
     let disagreements: Vec<&String> = dis_before.iter().chain(dis_after.iter()).collect();

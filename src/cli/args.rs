@@ -209,6 +209,12 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this PEM CA (mTLS); others fail the handshake.
+    #[arg(long = "client-ca", value_name = "PEM")]
+    pub client_ca: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` with the token in this file (401 otherwise).
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// TUI options (used when no subcommand is given).

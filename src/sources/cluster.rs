@@ -24,6 +24,8 @@ use kube::{Client, Config, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub mod live;
+
 use crate::model::inventory::Sourced;
 use crate::model::{Inventory, ManifestOrigin, Workload, WorkloadKind, WorkloadRef};
 
@@ -36,6 +38,8 @@ pub enum ClusterError {
     Client { context: String, message: String },
     #[error("listing {resource} in context {context} failed: {source}")]
     List { context: String, resource: String, source: kube::Error },
+    #[error("watching {resource} in context {context} failed: {message}")]
+    Watch { context: String, resource: String, message: String },
     #[error("API discovery in context {context} failed: {source}")]
     Discovery { context: String, source: kube::Error },
 }
@@ -87,39 +91,87 @@ pub async fn load(context: Option<&str>, namespace: Option<&str>) -> Result<Inve
     load_from(&conn, namespace).await
 }
 
-/// [`load`] over an existing connection.
+/// [`load`] over an existing connection: one paginated list per kind (for a cache that stays
+/// up to date, see [`live::LiveInventory`]).
 pub async fn load_from(conn: &Connection, namespace: Option<&str>) -> Result<Inventory, ClusterError> {
-    let origin_path = format!("cluster:{}", conn.context);
-    let r = Reader { conn, namespace, origin_path: &origin_path };
-    let mut inv = Inventory::default();
+    let r = Reader { conn, namespace };
+    let lists = Lists {
+        namespaces: r.list_cluster().await?,
+        service_accounts: r.list_namespaced().await?,
+        roles: r.list_namespaced().await?,
+        role_bindings: r.list_namespaced().await?,
+        cluster_roles: r.list_cluster().await?,
+        cluster_role_bindings: r.list_cluster().await?,
+        network_policies: r.list_namespaced().await?,
+        services: r.list_namespaced().await?,
+        deployments: r.list_namespaced().await?,
+        stateful_sets: r.list_namespaced().await?,
+        daemon_sets: r.list_namespaced().await?,
+        replica_sets: r.list_namespaced().await?,
+        jobs: r.list_namespaced().await?,
+        cron_jobs: r.list_namespaced().await?,
+        pods: r.list_namespaced().await?,
+    };
+    Ok(assemble(lists, namespace, &origin_path(conn)))
+}
 
-    let mut namespaces: Vec<Namespace> = r.list_cluster().await?;
+fn origin_path(conn: &Connection) -> String {
+    format!("cluster:{}", conn.context)
+}
+
+/// Everything an inventory is built from, as read from the server (one-shot lists or watch
+/// caches). Pods and ReplicaSets run by a modelled controller may be left out by the caller:
+/// they are skipped anyway.
+#[derive(Debug, Default)]
+pub(crate) struct Lists {
+    pub namespaces: Vec<Namespace>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub cluster_roles: Vec<ClusterRole>,
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub services: Vec<Service>,
+    pub deployments: Vec<Deployment>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub daemon_sets: Vec<DaemonSet>,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub jobs: Vec<Job>,
+    pub cron_jobs: Vec<CronJob>,
+    pub pods: Vec<Pod>,
+}
+
+/// Pure: build the inventory from what was read. Sorts every list by (namespace, name) and
+/// strips `managedFields`, so the same cluster state gives the same inventory however it was read.
+pub(crate) fn assemble(l: Lists, namespace: Option<&str>, origin_path: &str) -> Inventory {
+    let mut inv = Inventory::default();
+    let mut namespaces = l.namespaces;
     if let Some(ns) = namespace {
         namespaces.retain(|n| n.metadata.name.as_deref() == Some(ns));
     }
-    inv.namespaces = r.sourced(namespaces);
-    inv.service_accounts = r.sourced(r.list_namespaced::<ServiceAccount>().await?);
-    inv.roles = r.sourced(r.list_namespaced::<Role>().await?);
-    inv.role_bindings = r.sourced(r.list_namespaced::<RoleBinding>().await?);
-    inv.cluster_roles = r.sourced(r.list_cluster::<ClusterRole>().await?);
-    inv.cluster_role_bindings = r.sourced(r.list_cluster::<ClusterRoleBinding>().await?);
-    inv.network_policies = r.sourced(r.list_namespaced::<NetworkPolicy>().await?);
-    inv.services = r.sourced(r.list_namespaced::<Service>().await?);
+    inv.namespaces = sourced(namespaces, origin_path);
+    inv.service_accounts = sourced(l.service_accounts, origin_path);
+    inv.roles = sourced(l.roles, origin_path);
+    inv.role_bindings = sourced(l.role_bindings, origin_path);
+    inv.cluster_roles = sourced(l.cluster_roles, origin_path);
+    inv.cluster_role_bindings = sourced(l.cluster_role_bindings, origin_path);
+    inv.network_policies = sourced(l.network_policies, origin_path);
+    inv.services = sourced(l.services, origin_path);
 
     let mut workloads = Vec::new();
-    for d in r.list_namespaced::<Deployment>().await? {
+    for d in sorted(l.deployments) {
         let spec = d.spec.clone().unwrap_or_default();
         workloads.push((WorkloadKind::Deployment, d.metadata.clone(), spec.template, Some(spec.selector), to_raw(&d)));
     }
-    for s in r.list_namespaced::<StatefulSet>().await? {
+    for s in sorted(l.stateful_sets) {
         let spec = s.spec.clone().unwrap_or_default();
         workloads.push((WorkloadKind::StatefulSet, s.metadata.clone(), spec.template, Some(spec.selector), to_raw(&s)));
     }
-    for s in r.list_namespaced::<DaemonSet>().await? {
+    for s in sorted(l.daemon_sets) {
         let spec = s.spec.clone().unwrap_or_default();
         workloads.push((WorkloadKind::DaemonSet, s.metadata.clone(), spec.template, Some(spec.selector), to_raw(&s)));
     }
-    for s in r.list_namespaced::<ReplicaSet>().await? {
+    for s in sorted(l.replica_sets) {
         let spec = s.spec.clone().unwrap_or_default();
         workloads.push((
             WorkloadKind::ReplicaSet,
@@ -129,11 +181,11 @@ pub async fn load_from(conn: &Connection, namespace: Option<&str>) -> Result<Inv
             to_raw(&s),
         ));
     }
-    for j in r.list_namespaced::<Job>().await? {
+    for j in sorted(l.jobs) {
         let spec = j.spec.clone().unwrap_or_default();
         workloads.push((WorkloadKind::Job, j.metadata.clone(), spec.template, spec.selector, to_raw(&j)));
     }
-    for c in r.list_namespaced::<CronJob>().await? {
+    for c in sorted(l.cron_jobs) {
         let spec = c.spec.clone().unwrap_or_default();
         let template = PodTemplateSpec {
             metadata: spec.job_template.spec.as_ref().and_then(|s| s.template.metadata.clone()),
@@ -141,7 +193,7 @@ pub async fn load_from(conn: &Connection, namespace: Option<&str>) -> Result<Inv
         };
         workloads.push((WorkloadKind::CronJob, c.metadata.clone(), template, None, to_raw(&c)));
     }
-    for p in r.list_namespaced::<Pod>().await? {
+    for p in sorted(l.pods) {
         let template = PodTemplateSpec { metadata: Some(pod_template_meta(&p.metadata)), spec: p.spec.clone() };
         workloads.push((WorkloadKind::Pod, p.metadata.clone(), template, None, to_raw(&p)));
     }
@@ -152,19 +204,38 @@ pub async fn load_from(conn: &Connection, namespace: Option<&str>) -> Result<Inv
         if controlled_by_workload(meta.owner_references.as_deref()) {
             continue;
         }
-        if let Some(w) = workload(kind, &meta, template, selector, raw, &origin_path, index) {
+        if let Some(w) = workload(kind, &meta, template, selector, raw, origin_path, index) {
             inv.workloads.push(w);
             index += 1;
         }
     }
     inv.workloads.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(inv)
+    inv
+}
+
+/// Sorted by (namespace, name), `managedFields` dropped.
+fn sorted<K: Resource>(mut items: Vec<K>) -> Vec<K> {
+    for o in &mut items {
+        o.meta_mut().managed_fields = None;
+    }
+    items.sort_by_key(|a| (a.namespace(), a.name_any()));
+    items
+}
+
+fn sourced<K: Serialize + Resource>(items: Vec<K>, origin_path: &str) -> Vec<Sourced<K>> {
+    sorted(items)
+        .into_iter()
+        .enumerate()
+        .map(|(document, object)| {
+            let raw = to_raw(&object);
+            Sourced { object, origin: ManifestOrigin { path: origin_path.to_string(), line: 0, document }, raw }
+        })
+        .collect()
 }
 
 struct Reader<'a> {
     conn: &'a Connection,
     namespace: Option<&'a str>,
-    origin_path: &'a str,
 }
 
 impl Reader<'_> {
@@ -188,7 +259,7 @@ impl Reader<'_> {
         self.list_all(Api::all(self.conn.client.clone())).await
     }
 
-    /// Paginated list (500 per page), `managedFields` stripped, sorted by (namespace, name).
+    /// Paginated list (500 per page), `managedFields` stripped.
     async fn list_all<K>(&self, api: Api<K>) -> Result<Vec<K>, ClusterError>
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
@@ -212,26 +283,7 @@ impl Reader<'_> {
                 None => break,
             }
         }
-        out.sort_by_key(|a| (a.namespace(), a.name_any()));
         Ok(out)
-    }
-
-    fn sourced<K: Serialize + Resource>(&self, items: Vec<K>) -> Vec<Sourced<K>>
-    where
-        K::DynamicType: Default,
-    {
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(document, object)| {
-                let raw = to_raw(&object);
-                Sourced {
-                    object,
-                    origin: ManifestOrigin { path: self.origin_path.to_string(), line: 0, document },
-                    raw,
-                }
-            })
-            .collect()
     }
 }
 
@@ -249,7 +301,7 @@ fn pod_template_meta(meta: &ObjectMeta) -> ObjectMeta {
     ObjectMeta { labels: meta.labels.clone(), annotations: meta.annotations.clone(), ..ObjectMeta::default() }
 }
 
-fn controlled_by_workload(owners: Option<&[OwnerReference]>) -> bool {
+pub(crate) fn controlled_by_workload(owners: Option<&[OwnerReference]>) -> bool {
     owners.unwrap_or_default().iter().any(|o| o.controller == Some(true) && WorkloadKind::parse(&o.kind).is_some())
 }
 
@@ -500,6 +552,37 @@ mod tests {
         assert_eq!(pods, vec![("".to_string(), "pods".to_string(), "create".to_string())]);
         assert_eq!(c.is_namespaced("apps", "deployments"), Some(true));
         assert_eq!(c.is_namespaced("apps", "nope"), None);
+    }
+
+    #[test]
+    fn assemble_sorts_strips_and_folds_controlled_objects() {
+        fn obj<K: DeserializeOwned>(v: serde_json::Value) -> K {
+            serde_json::from_value(v).unwrap()
+        }
+        let deploy = |ns: &str, name: &str| -> Deployment {
+            obj(serde_json::json!({"metadata": {"namespace": ns, "name": name,
+                    "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+                "spec": {"selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"serviceAccountName": name, "containers": []}}}}))
+        };
+        let pod = |name: &str, owner: Option<&str>| -> Pod {
+            let owners = owner.map(|o| serde_json::json!([{"apiVersion": "apps/v1", "kind": o, "name": "x", "uid": "u", "controller": true}]));
+            obj(serde_json::json!({"metadata": {"namespace": "a", "name": name, "ownerReferences": owners},
+                "spec": {"containers": []}}))
+        };
+        let lists = Lists {
+            deployments: vec![deploy("b", "web"), deploy("a", "zeta"), deploy("a", "api")],
+            pods: vec![pod("web-abc", Some("ReplicaSet")), pod("debug", None)],
+            ..Lists::default()
+        };
+        let inv = assemble(lists, None, "cluster:test");
+        let ids: Vec<String> = inv.workloads.iter().map(|w| w.id.to_string()).collect();
+        assert_eq!(ids, ["Deployment a/api", "Deployment a/zeta", "Pod a/debug", "Deployment b/web"], "{ids:?}");
+        assert!(inv.workloads.iter().all(|w| w.raw["metadata"].get("managedFields").is_none()));
+        let debug = inv.workloads.iter().find(|w| w.id.name == "debug").unwrap();
+        assert_eq!(debug.service_account, "default");
+        assert_eq!(inv.workloads[0].service_account, "api");
+        assert!(inv.workloads.iter().all(|w| w.origin.path == "cluster:test"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The TUI's seam to the rest of the library: load a snapshot (demo, snapshot folder, explicit
-//! inputs, live cluster with demo fallback), pick the engine, and run the guard's `check` on an
+//! inputs, live cluster with demo fallback; in live mode also the watch-backed inventory and the
+//! evidence files to re-read as they change), pick the engine, and run the guard's `check` on an
 //! edited suggestion. Everything here is a thin call into `snapshot`, `demo`, `sources::cluster`,
 //! `engine` and `guard`; the TUI owns no semantics of its own.
 //!
@@ -23,6 +24,65 @@ pub struct Source {
     pub snapshot: Snapshot,
     pub banner: Option<String>,
     pub context: Option<String>,
+    /// Live mode: the watch caches and the evidence to fold in as they change.
+    pub live: Option<Live>,
+}
+
+/// What a live view keeps after loading: the watch-backed inventory and the evidence files
+/// (audit logs, e.g. the folder `kubeguard serve --audit-webhook` rotates into) with the
+/// snapshot last read from them.
+pub struct Live {
+    pub inventory: Arc<crate::sources::cluster::live::LiveInventory>,
+    pub inputs: SnapshotInputs,
+    pub evidence: Snapshot,
+}
+
+impl Live {
+    /// Re-read the evidence files (after [`evidence_stamp`] changed).
+    pub async fn reload_evidence(&mut self) -> Result<(), String> {
+        self.evidence = read_evidence(self.inputs.clone()).await?;
+        Ok(())
+    }
+
+    /// The current snapshot: the caches' inventory beside the last evidence.
+    pub async fn snapshot(&self) -> Result<Snapshot, String> {
+        let inventory = self.inventory.inventory().await.map_err(|e| e.to_string())?;
+        let mut snapshot = self.evidence.clone();
+        snapshot.label = format!("cluster:{}", self.inventory.connection().context);
+        snapshot.inventory = inventory;
+        Ok(snapshot)
+    }
+}
+
+/// Size and modification time of every evidence file (folders walked), to notice appends and
+/// rotations cheaply. Unreadable entries are left out.
+pub fn evidence_stamp(inputs: &SnapshotInputs) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(p: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>) {
+        let Ok(meta) = std::fs::metadata(p) else { return };
+        if meta.is_dir() {
+            let Ok(entries) = std::fs::read_dir(p) else { return };
+            for e in entries.flatten() {
+                walk(&e.path(), out);
+            }
+        } else {
+            out.push((p.to_path_buf(), meta.len(), meta.modified().ok()));
+        }
+    }
+    let mut out = Vec::new();
+    for p in inputs.audit_logs.iter().chain(&inputs.flows).chain(&inputs.provenance).chain(&inputs.metrics) {
+        if p.as_os_str() != "-" {
+            walk(p, &mut out);
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn read_evidence(inputs: SnapshotInputs) -> Result<Snapshot, String> {
+    if inputs.is_empty() {
+        return Ok(Snapshot::default());
+    }
+    tokio::task::spawn_blocking(move || load_files(&inputs, String::new())).await.map_err(|e| e.to_string())?
 }
 
 /// Which source the command line asks for.
@@ -30,6 +90,9 @@ pub fn request_from_args(args: &TuiArgs) -> SourceRequest {
     let i = &args.input;
     if i.demo {
         SourceRequest::Demo { banner: None }
+    } else if i.cluster {
+        // `--cluster` with evidence files: the live inventory beside them.
+        SourceRequest::Cluster { context: i.context.clone(), namespace: args.namespace.clone() }
     } else if let Some(dir) = &i.snapshot {
         SourceRequest::Snapshot(dir.clone())
     } else if !(i.manifests.is_empty()
@@ -72,7 +135,7 @@ pub async fn load(req: SourceRequest, input: InputArgs) -> Result<Source, String
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("demo: {e}"))?;
-            Ok(Source { snapshot, banner, context: None })
+            Ok(Source { snapshot, banner, context: None, live: None })
         }
         SourceRequest::Snapshot(dir) => {
             let label = dir.display().to_string();
@@ -83,39 +146,35 @@ pub async fn load(req: SourceRequest, input: InputArgs) -> Result<Source, String
             }
             let snapshot =
                 tokio::task::spawn_blocking(move || load_files(&inputs, label)).await.map_err(|e| e.to_string())??;
-            Ok(Source { snapshot, banner: None, context: None })
+            Ok(Source { snapshot, banner: None, context: None, live: None })
         }
         SourceRequest::Inputs => {
             let inputs = inputs_from_args(&input);
             let snapshot = tokio::task::spawn_blocking(move || load_files(&inputs, "inputs".to_string()))
                 .await
                 .map_err(|e| e.to_string())??;
-            Ok(Source { snapshot, banner: None, context: None })
+            Ok(Source { snapshot, banner: None, context: None, live: None })
         }
         SourceRequest::Cluster { context, namespace } => {
-            let live = tokio::time::timeout(
-                std::time::Duration::from_secs(CLUSTER_TIMEOUT_SECS),
-                crate::sources::cluster::load(context.as_deref(), namespace.as_deref()),
-            )
+            use crate::sources::cluster::{self, live::LiveInventory};
+            let timeout = std::time::Duration::from_secs(CLUSTER_TIMEOUT_SECS);
+            let started = tokio::time::timeout(timeout, async {
+                let conn = cluster::connect(None, context.as_deref()).await?;
+                LiveInventory::start(&conn, namespace.as_deref(), timeout).await
+            })
             .await
             .map_err(|_| format!("no answer within {CLUSTER_TIMEOUT_SECS} s"))
             .and_then(|r| r.map_err(|e| e.to_string()));
-            match live {
+            match started {
                 Ok(inventory) => {
-                    let ctx = context.clone().unwrap_or_else(|| "current".to_string());
                     // Evidence files given on the command line are read beside the live inventory.
-                    let mut evidence = inputs_from_args(&input);
-                    evidence.manifests.clear();
-                    let mut snapshot = if evidence.is_empty() {
-                        Snapshot::default()
-                    } else {
-                        tokio::task::spawn_blocking(move || load_files(&evidence, String::new()))
-                            .await
-                            .map_err(|e| e.to_string())??
-                    };
-                    snapshot.label = format!("cluster:{ctx}");
-                    snapshot.inventory = inventory;
-                    Ok(Source { snapshot, banner: None, context: Some(ctx) })
+                    let mut inputs = inputs_from_args(&input);
+                    inputs.manifests.clear();
+                    let evidence = read_evidence(inputs.clone()).await?;
+                    let live = Live { inventory: Arc::new(inventory), inputs, evidence };
+                    let snapshot = live.snapshot().await?;
+                    let ctx = live.inventory.connection().context.clone();
+                    Ok(Source { snapshot, banner: None, context: Some(ctx), live: Some(live) })
                 }
                 Err(e) => {
                     let banner = Some(format!("no cluster reachable ({e}): showing the bundled DEMO snapshot"));

@@ -2,7 +2,8 @@
 //! `CancellationToken` each, bounded by a semaphore; diff building and guard checks on the
 //! blocking pool; file writes atomic via tempfile + rename) and report back as `Msg`s. The loop
 //! drains every pending message, then draws at most once per `FRAME` when something changed.
-//! Engine progress is batched per job (at most one message per `PROGRESS_BATCH`).
+//! Engine progress is batched per job (at most one message per `PROGRESS_BATCH`). In live mode
+//! a follower task turns watch-cache changes and evidence-file growth into `Msg::Refreshed`.
 //!
 //! Must not: change `State` except through `update`; block the UI task on I/O.
 
@@ -44,6 +45,8 @@ pub struct Executor {
     cancels: HashMap<JobId, CancellationToken>,
     permits: Arc<Semaphore>,
     started: Instant,
+    /// Stops the live-cluster follower of the current source (replaced on every load).
+    live: Option<CancellationToken>,
     /// Tasks whose single completion message has not been processed yet.
     pub inflight: usize,
 }
@@ -57,6 +60,7 @@ impl Executor {
             cancels: HashMap::new(),
             permits: Arc::new(Semaphore::new(MAX_PARALLEL_JOBS)),
             started: Instant::now(),
+            live: None,
             inflight: 0,
         }
     }
@@ -95,24 +99,20 @@ impl Executor {
             Effect::Load(req) => {
                 self.inflight += 1;
                 let input = self.input.clone();
+                if let Some(old) = self.live.take() {
+                    old.cancel();
+                }
+                let stop = CancellationToken::new();
+                self.live = Some(stop.clone());
                 tokio::spawn(async move {
-                    let res = match backend::load(req, input).await {
-                        Ok(src) => {
-                            let snap = Arc::new(src.snapshot);
-                            let s2 = snap.clone();
-                            match tokio::task::spawn_blocking(move || rows::build(&s2)).await {
-                                Ok(r) => Ok(Loaded {
-                                    snapshot: snap,
-                                    rows: Arc::new(r),
-                                    banner: src.banner,
-                                    context: src.context,
-                                }),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                        Err(e) => Err(e),
+                    let (res, live) = match backend::load(req, input).await {
+                        Ok(src) => (loaded(src.snapshot, src.banner, src.context).await, src.live),
+                        Err(e) => (Err(e), None),
                     };
                     let _ = tx.send(Msg::Loaded(res));
+                    if let Some(live) = live {
+                        follow_live(live, tx, stop).await;
+                    }
                 });
             }
             Effect::RunJob { id, target, snapshot } => {
@@ -183,6 +183,78 @@ impl Executor {
             }
         }
         None
+    }
+}
+
+async fn loaded(
+    snapshot: crate::snapshot::Snapshot,
+    banner: Option<String>,
+    context: Option<String>,
+) -> Result<Loaded, String> {
+    let snap = Arc::new(snapshot);
+    let s2 = snap.clone();
+    match tokio::task::spawn_blocking(move || rows::build(&s2)).await {
+        Ok(r) => Ok(Loaded { snapshot: snap, rows: Arc::new(r), banner, context }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How often a live view checks its evidence files for appends and rotations.
+pub const EVIDENCE_POLL: Duration = Duration::from_secs(2);
+/// Changes arriving within this window are folded into one refresh.
+pub const LIVE_SETTLE: Duration = Duration::from_millis(300);
+
+/// Live mode: whenever a watch cache changes or an evidence file grows or rotates, rebuild the
+/// snapshot and its rows and send them as `Msg::Refreshed`, until `stop`.
+async fn follow_live(mut live: backend::Live, tx: mpsc::UnboundedSender<Msg>, stop: CancellationToken) {
+    let mut changes = live.inventory.subscribe();
+    changes.borrow_and_update();
+    let mut stamp = backend::evidence_stamp(&live.inputs);
+    let mut poll = tokio::time::interval(EVIDENCE_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let mut evidence_changed = false;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = changes.changed() => if r.is_err() { return },
+            _ = poll.tick() => {
+                let inputs = live.inputs.clone();
+                let now = tokio::task::spawn_blocking(move || backend::evidence_stamp(&inputs)).await.unwrap_or_default();
+                if now == stamp {
+                    continue;
+                }
+                stamp = now;
+                evidence_changed = true;
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(LIVE_SETTLE) => {}
+        }
+        changes.borrow_and_update();
+        if evidence_changed {
+            // Evidence is re-read whole; on large logs, back off so re-reading takes at most
+            // about a fifth of the time.
+            let t0 = Instant::now();
+            if let Err(e) = live.reload_evidence().await {
+                tracing::warn!("live evidence: {e}");
+            }
+            let next = EVIDENCE_POLL.max(t0.elapsed() * 4);
+            poll.reset_at(tokio::time::Instant::now() + next);
+        }
+        let refreshed = match live.snapshot().await {
+            Ok(snapshot) => loaded(snapshot, None, None).await,
+            Err(e) => Err(e),
+        };
+        match refreshed {
+            Ok(l) if !stop.is_cancelled() => {
+                if tx.send(Msg::Refreshed(l)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => return,
+            Err(e) => tracing::warn!("live refresh: {e}"),
+        }
     }
 }
 

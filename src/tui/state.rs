@@ -267,6 +267,8 @@ pub enum Msg {
     /// Milliseconds since the app started (for elapsed times of running jobs).
     Tick(u64),
     Loaded(Result<Loaded, String>),
+    /// Live mode: the cluster or the evidence changed; same source, new snapshot and rows.
+    Refreshed(Loaded),
     JobStarted(JobId),
     Progress(JobId, Vec<ProgressEvent>),
     JobFinished(JobId, JobEnd, u64),
@@ -539,6 +541,24 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                     s.refresh_view();
                 }
                 Err(e) => s.toast(ToastLevel::Error, format!("could not load: {e}")),
+            }
+            Vec::new()
+        }
+        Msg::Refreshed(l) => {
+            // Only while showing the live source it came from (not during a reload).
+            if s.loading.is_none() && s.snapshot.is_some() {
+                let selected = s.selected_row().map(|(_, r)| r.id.clone());
+                let marked: BTreeSet<_> =
+                    s.marked.iter().filter_map(|&i| s.rows.get(i).map(|r| r.id.clone())).collect();
+                s.source_label = l.snapshot.label.clone();
+                s.snapshot = Some(l.snapshot);
+                s.rows = l.rows;
+                s.marked = s.rows.iter().enumerate().filter(|(_, r)| marked.contains(&r.id)).map(|(i, _)| i).collect();
+                s.refresh_view();
+                if let Some(pos) = selected.and_then(|id| s.view.iter().position(|&i| s.rows[i].id == id)) {
+                    s.selected = pos;
+                    s.clamp_list();
+                }
             }
             Vec::new()
         }

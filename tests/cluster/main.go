@@ -7,7 +7,8 @@
 //	    and kube-apiserver with RBAC authorization, service-account token issuance and a
 //	    Metadata-level audit policy writing DIR/audit.log. When /readyz answers it writes
 //	    DIR/kubeconfig (admin, client certificate in system:masters) and DIR/ready. Stops on
-//	    SIGTERM/SIGINT.
+//	    SIGTERM/SIGINT: the apiserver gets stopGrace to shut down (its audit backends may wait
+//	    for an unreachable webhook), then etcd is closed (bounded too) and the process exits.
 //	kube-harness token --kubeconfig F --namespace NS --name SA [--duration 1h] [--audience A]
 //	    Mints a service-account token with the TokenRequest API and prints it.
 package main
@@ -30,8 +31,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -41,6 +44,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 )
+
+// How long a stop may take per stage before the harness moves on regardless.
+const stopGrace = 5 * time.Second
 
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -234,6 +240,9 @@ func start(args []string) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(d, "ready"))
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	defer os.Remove(filepath.Join(d, "harness.pid"))
 	if err := writeFile(filepath.Join(d, "harness.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return err
 	}
@@ -269,7 +278,7 @@ func start(args []string) error {
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
-	defer etcd.Close()
+	defer closeEtcd(etcd)
 	select {
 	case <-etcd.Server.ReadyNotify():
 	case <-time.After(60 * time.Second):
@@ -331,8 +340,41 @@ func start(args []string) error {
 		return err
 	}
 	fmt.Println(string(info))
-	// Run until the apiserver exits (SIGTERM/SIGINT are handled by its signal context).
-	return <-errc
+	// Run until the apiserver exits or a stop signal arrives. The apiserver's own signal
+	// context sees the same signal and starts its graceful shutdown; we wait for it at most
+	// stopGrace, so a stuck audit backend or watch cannot hold the harness up.
+	select {
+	case err := <-errc:
+		return err
+	case sig := <-sigc:
+		t0 := time.Now()
+		_ = os.Remove(filepath.Join(d, "ready"))
+		select {
+		case <-errc:
+			fmt.Fprintf(os.Stderr, "kube-harness: %v: apiserver stopped in %v\n", sig, time.Since(t0).Round(time.Millisecond))
+		case <-time.After(stopGrace):
+			fmt.Fprintf(os.Stderr, "kube-harness: %v: apiserver still stopping after %v; closing etcd\n", sig, stopGrace)
+		}
+		return nil
+	}
+}
+
+// How long etcd may take to close. Its data folder is throw-away (removed on every start), and
+// Close otherwise waits up to its request timeout for the apiserver's idle client connections.
+const etcdCloseGrace = time.Second
+
+// closeEtcd stops the embedded etcd, bounded by etcdCloseGrace.
+func closeEtcd(e *embed.Etcd) {
+	done := make(chan struct{})
+	go func() {
+		e.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(etcdCloseGrace):
+		fmt.Fprintln(os.Stderr, "kube-harness: etcd still closing; exiting")
+	}
 }
 
 func waitReady(server string, p *pki, errc chan error) error {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops a harness started by start.sh: stop.sh STATE_DIR. SIGTERM, then SIGKILL after 30s.
+# Stops a harness started by start.sh: stop.sh STATE_DIR. SIGTERM (the harness stops within ~7 s: apiserver grace 5 s, etcd 1 s), then SIGKILL after 30 s as a last resort.
 set -euo pipefail
 dir="${1:?usage: stop.sh STATE_DIR}"
 [ -f "$dir/harness.pid" ] || exit 0
