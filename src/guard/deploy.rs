@@ -81,28 +81,7 @@ pub const SAFE_SYSCTLS: &[&str] = &[
 pub const RESTRICTED_VOLUME_TYPES: &[&str] =
     &["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
 
-/// Syscalls the container runtime's default seccomp profile refuses (to a container without
-/// CAP_SYS_ADMIN and friends).
-pub const RUNTIME_DEFAULT_BLOCKED_SYSCALLS: &[&str] = &[
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "mount",
-    "umount",
-    "umount2",
-    "setns",
-    "unshare",
-    "bpf",
-    "perf_event_open",
-    "kexec_load",
-    "kexec_file_load",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "iopl",
-    "ioperm",
-    "pivot_root",
-];
+pub use crate::model::runtime::RUNTIME_DEFAULT_BLOCKED_SYSCALLS;
 
 /// Syscalls that show a need for `privileged` (the ones the runtime default refuses to an
 /// unprivileged container).

@@ -5,6 +5,38 @@ use serde::{Deserialize, Serialize};
 
 use super::{Timestamp, WorkloadRef};
 
+/// Syscalls the container runtime's default seccomp profile refuses (to a container without
+/// CAP_SYS_ADMIN and friends): observing one shows a need for `privileged`.
+pub const RUNTIME_DEFAULT_BLOCKED_SYSCALLS: &[&str] = &[
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "mount",
+    "umount",
+    "umount2",
+    "setns",
+    "unshare",
+    "bpf",
+    "perf_event_open",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "iopl",
+    "ioperm",
+    "pivot_root",
+];
+
+/// Further syscalls worth recording because they need a capability (`SYS_PTRACE`,
+/// `SYS_CHROOT`, `MKNOD`) even though the runtime default allows them to a privileged caller.
+pub const CAPABILITY_SYSCALLS: &[&str] = &["ptrace", "chroot", "mknod", "mknodat"];
+
+/// Whether a (normalised) syscall name is one the sources record as a `Syscall` observation.
+pub fn is_privileged_syscall(name: &str) -> bool {
+    RUNTIME_DEFAULT_BLOCKED_SYSCALLS.contains(&name) || CAPABILITY_SYSCALLS.contains(&name)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ContainerRef {
     pub workload: WorkloadRef,

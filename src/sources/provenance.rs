@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 
 use super::input::{self, Line};
 use super::{IngestStats, InputError};
+use crate::model::runtime::is_privileged_syscall;
 use crate::model::{ContainerRef, Evidence, Inventory, RuntimeObservation, Timestamp, WorkloadKind, WorkloadRef};
 use crate::profile::RuntimeProfileSet;
 
@@ -252,32 +253,6 @@ fn nanos_ts(n: Option<i64>) -> Timestamp {
         _ => Timestamp(0),
     }
 }
-
-/// Syscalls that signal a need for privilege (or host namespaces) when observed.
-pub const PRIVILEGED_SYSCALLS: &[&str] = &[
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "mount",
-    "umount",
-    "umount2",
-    "setns",
-    "unshare",
-    "ptrace",
-    "bpf",
-    "perf_event_open",
-    "kexec_load",
-    "kexec_file_load",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "iopl",
-    "ioperm",
-    "pivot_root",
-    "chroot",
-    "mknod",
-    "mknodat",
-];
 
 fn normalise_syscall(name: &str) -> String {
     let mut n = name;
@@ -575,7 +550,7 @@ impl GraphState {
             let path_of = |a: &Map<String, Value>| ann_str(a, "path");
             let subtype = artifact.and_then(|a| ann_str(a, "subtype")).unwrap_or_default();
             let op_l = op.to_ascii_lowercase();
-            if PRIVILEGED_SYSCALLS.contains(&op_l.as_str()) {
+            if is_privileged_syscall(op_l.as_str()) {
                 push(parsed, &origin, RuntimeObservation::Syscall { name: op_l.clone() }, at, ex);
             }
             match op_l.as_str() {
@@ -724,7 +699,7 @@ impl GraphState {
                 "MOUNT" => push(parsed, &origin, RuntimeObservation::Syscall { name: "mount".into() }, e.at, ex),
                 _ => {}
             }
-            if !op.is_empty() && PRIVILEGED_SYSCALLS.contains(&op.as_str()) {
+            if !op.is_empty() && is_privileged_syscall(op.as_str()) {
                 push(parsed, &origin, RuntimeObservation::Syscall { name: op.clone() }, e.at, ex);
             }
             if let Some(CdmObject::File { device: true, path: Some(p) }) = object
@@ -897,7 +872,7 @@ fn kprobe_observations(
         let to = args.iter().find_map(|a| a.get("int_arg").and_then(Value::as_i64)).and_then(|v| u32::try_from(v).ok());
         push(parsed, origin, RuntimeObservation::PrivilegeChange { from_uid: None, to_uid: to }, at, example);
     }
-    if PRIVILEGED_SYSCALLS.contains(&name.as_str()) {
+    if is_privileged_syscall(name.as_str()) {
         push(parsed, origin, RuntimeObservation::Syscall { name: name.clone() }, at, example);
     }
     // files
@@ -1013,7 +988,7 @@ fn falco_alert(obj: &Map<String, Value>, parsed: &mut Parsed) -> Result<(), Stri
     }
     let evt = fs("evt.type").unwrap_or_default();
     let evt_name = normalise_syscall(&evt);
-    if PRIVILEGED_SYSCALLS.contains(&evt_name.as_str()) {
+    if is_privileged_syscall(evt_name.as_str()) {
         push(parsed, &origin, RuntimeObservation::Syscall { name: evt_name.clone() }, at, example);
     }
     if matches!(evt_name.as_str(), "setuid" | "setgid" | "setresuid" | "setresgid" | "setreuid" | "setregid") {
