@@ -121,11 +121,26 @@ fn whole_corpus_with_shared_apps() {
     let r = run_json(&corpus());
     let apps: std::collections::BTreeSet<&str> =
         r["rows"].as_array().unwrap().iter().filter_map(|x| x["app"].as_str()).collect();
-    for app in ["bookinfo", "controllers", "online-boutique", "sock-shop"] {
+    for app in ["aks-store-demo", "bookinfo", "controllers", "online-boutique", "sock-shop"] {
         assert!(apps.contains(app), "{app} missing from {apps:?}");
     }
     // Online Boutique's shipped cartservice policy: ingress from frontend and checkoutservice on
     // 7070, egress open; the truth's egress covers every (peer, port) of the universe.
     let cart = truth_size(&r, "online-boutique", "create", "networkpolicy", "Deployment default/cartservice");
     assert!(cart > 2, "cartservice truth {cart}");
+    // AKS Store Demo, hand counts from truth/networkpolicies.yaml over the universe of 9
+    // workloads + kube-dns (UDP 53 observed) + world: makeline-service ← store-admin,
+    // virtual-worker:3001; → rabbitmq:5672, mongodb:27017, kube-dns = 5. mongodb ← makeline = 1
+    // (no egress allowed, none observed). store-front open on 8080 to all 11 peers (itself
+    // included) + → kube-dns, order-service:3000, product-service:3002 = 14.
+    for task in ["create", "refine"] {
+        for (w, n) in [
+            ("Deployment default/makeline-service", 5),
+            ("StatefulSet default/mongodb", 1),
+            ("Deployment default/store-front", 14),
+            ("Deployment default/virtual-customer", 2),
+        ] {
+            assert_eq!(truth_size(&r, "aks-store-demo", task, "networkpolicy", w), n, "{task} {w}");
+        }
+    }
 }
