@@ -156,7 +156,26 @@ fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
 
 /// Evaluate every application of `corpus` with one engine named `engine`.
 pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<EvalReport, EvalError> {
-    let apps = discover(corpus)?;
+    evaluate_apps(corpus, &[], engine, propose)
+}
+
+/// Evaluate the applications named in `only` (all when empty); an unknown name is an error.
+pub fn evaluate_apps(
+    corpus: &Path,
+    only: &[String],
+    engine: &str,
+    propose: &Propose<'_>,
+) -> Result<EvalReport, EvalError> {
+    let mut apps = discover(corpus)?;
+    if let Some(missing) = only.iter().find(|n| !apps.iter().any(|a| &a.name == *n)) {
+        return Err(EvalError::Corpus {
+            path: corpus.display().to_string(),
+            message: format!("no application `{missing}` in the corpus"),
+        });
+    }
+    if !only.is_empty() {
+        apps.retain(|a| only.contains(&a.name));
+    }
     let mut units = Vec::new();
     let mut errors = Vec::new();
     for app in &apps {
