@@ -121,13 +121,27 @@ fn whole_corpus_with_shared_apps() {
     let r = run_json(&corpus());
     let apps: std::collections::BTreeSet<&str> =
         r["rows"].as_array().unwrap().iter().filter_map(|x| x["app"].as_str()).collect();
-    for app in ["aks-store-demo", "bookinfo", "controllers", "controllers-harness", "online-boutique", "sock-shop"] {
+    for app in [
+        "aks-store-demo",
+        "bookinfo",
+        "controllers",
+        "controllers-harness",
+        "online-boutique",
+        "online-boutique-callgraph",
+        "sock-shop",
+    ] {
         assert!(apps.contains(app), "{app} missing from {apps:?}");
     }
     // Online Boutique's shipped cartservice policy: ingress from frontend and checkoutservice on
     // 7070, egress open; the truth's egress covers every (peer, port) of the universe.
     let cart = truth_size(&r, "online-boutique", "create", "networkpolicy", "Deployment default/cartservice");
     assert!(cart > 2, "cartservice truth {cart}");
+    // The call-graph truth beside it: cartservice ← frontend, checkoutservice:7070; → redis-cart:6379,
+    // kube-dns = 4; loadgenerator → frontend:8080, kube-dns = 2 (no ingress).
+    for (w, n) in [("cartservice", 4), ("loadgenerator", 2)] {
+        let unit = format!("Deployment default/{w}");
+        assert_eq!(truth_size(&r, "online-boutique-callgraph", "refine", "networkpolicy", &unit), n, "{w}");
+    }
     // AKS Store Demo, hand counts from truth/networkpolicies.yaml over the universe of 9
     // workloads + kube-dns (UDP 53 observed) + world: makeline-service ← store-admin,
     // virtual-worker:3001; → rabbitmq:5672, mongodb:27017, kube-dns = 5. mongodb ← makeline = 1
