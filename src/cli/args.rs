@@ -190,6 +190,12 @@ pub struct EvalArgs {
     /// Only these applications of the corpus (folder names; repeatable).
     #[arg(long, value_name = "APP")]
     pub app: Vec<String>,
+    /// Only these tasks (repeatable; default both).
+    #[arg(long, value_enum)]
+    pub task: Vec<Task>,
+    /// Only these resources (repeatable; default all three).
+    #[arg(long, value_enum)]
+    pub kind: Vec<ResourceKind>,
     #[command(flatten)]
     pub llm: LlmArgs,
     #[arg(long, value_enum, default_value = "markdown")]

@@ -1,5 +1,5 @@
-//! `kubeguard eval --corpus DIR [--engine deterministic|llm|hybrid]... [--predicted FILE] [--app APP]...
-//! [--format markdown|json]`:
+//! `kubeguard eval --corpus DIR [--engine deterministic|llm|hybrid]... [--predicted FILE]
+//! [--app APP]... [--task T]... [--kind K]... [--format markdown|json]`:
 //! runs each engine over the corpus and prints the precision/recall/F1 table. The work is in
 //! `crate::eval`; this file only picks engines and presents the report.
 
@@ -39,6 +39,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     for w in warnings {
         let _ = writeln!(err, "warning: {w}");
     }
+    let scope = corpus::Scope { apps: args.app.clone(), tasks: args.task.clone(), kinds: args.kind.clone() };
     let mut report: Option<EvalReport> = None;
     let mut merge = |r: EvalReport| {
         report = Some(match report.take() {
@@ -55,7 +56,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         let name =
             format!("predicted:{}", file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
         let r = crate::eval::predicted::load(file).and_then(|objects| {
-            corpus::evaluate_apps(dir, &args.app, &name, &crate::eval::predicted::proposer(&objects, &name))
+            corpus::evaluate_scope(dir, &scope, &name, &crate::eval::predicted::proposer(&objects, &name))
         });
         match r {
             Ok(r) => merge(r),
@@ -68,7 +69,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     for choice in choices {
         let name = engine_name(choice);
         let r = if choice == EngineChoice::Deterministic {
-            corpus::evaluate_apps(dir, &args.app, name, &corpus::deterministic)
+            corpus::evaluate_scope(dir, &scope, name, &corpus::deterministic)
         } else {
             let engine = match crate::engine::select(choice, &args.llm, &config) {
                 Ok(e) => e,
@@ -81,7 +82,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
             let propose = |s: &Arc<crate::snapshot::Snapshot>, t: &crate::model::Target| {
                 rt.block_on(engine.propose(s.clone(), t.clone(), ProgressSink::discard(), CancellationToken::new()))
             };
-            corpus::evaluate_apps(dir, &args.app, name, &propose)
+            corpus::evaluate_scope(dir, &scope, name, &propose)
         };
         match r {
             Ok(r) => merge(r),

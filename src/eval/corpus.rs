@@ -154,18 +154,28 @@ fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
     }
 }
 
-/// Evaluate every application of `corpus` with one engine named `engine`.
-pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<EvalReport, EvalError> {
-    evaluate_apps(corpus, &[], engine, propose)
+/// Which part of a corpus to evaluate; empty lists mean "all".
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub apps: Vec<String>,
+    pub tasks: Vec<Task>,
+    pub kinds: Vec<ResourceKind>,
 }
 
-/// Evaluate the applications named in `only` (all when empty); an unknown name is an error.
-pub fn evaluate_apps(
+/// Evaluate every application of `corpus` with one engine named `engine`.
+pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<EvalReport, EvalError> {
+    evaluate_scope(corpus, &Scope::default(), engine, propose)
+}
+
+/// Evaluate the applications, tasks and resources of `scope`; an unknown application name is
+/// an error.
+pub fn evaluate_scope(
     corpus: &Path,
-    only: &[String],
+    scope: &Scope,
     engine: &str,
     propose: &Propose<'_>,
 ) -> Result<EvalReport, EvalError> {
+    let only = &scope.apps;
     let mut apps = discover(corpus)?;
     if let Some(missing) = only.iter().find(|n| !apps.iter().any(|a| &a.name == *n)) {
         return Err(EvalError::Corpus {
@@ -183,6 +193,9 @@ pub fn evaluate_apps(
         let (truth_inv, _) = crate::sources::manifests::load(&truth_paths, false)?;
         let truth = inventory_values(&truth_inv);
         for task in [Task::Create, Task::Refine] {
+            if !scope.tasks.is_empty() && !scope.tasks.contains(&task) {
+                continue;
+            }
             let inputs = paths_of(&app.dir, if task == Task::Create { "manifests" } else { "refine" })?;
             if inputs.is_empty() {
                 continue;
@@ -193,6 +206,9 @@ pub fn evaluate_apps(
             snapshot.label = app.name.clone();
             let snapshot = Arc::new(snapshot);
             for kind in [ResourceKind::Role, ResourceKind::NetworkPolicy, ResourceKind::Deployment] {
+                if !scope.kinds.is_empty() && !scope.kinds.contains(&kind) {
+                    continue;
+                }
                 let mut recs: BTreeMap<TargetScope, Recommendation> = BTreeMap::new();
                 for t in targets(&snapshot, kind, task) {
                     match propose(&snapshot, &t) {
