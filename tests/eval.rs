@@ -227,6 +227,25 @@ fn predicted_manifests_are_scored_with_the_same_units() {
     assert_eq!(counts(&unit("ServiceAccount controllers/external-dns")), (0, 0, 62));
     assert_eq!(unit("ServiceAccount controllers/external-dns")["recommended"], false);
     assert_eq!(counts(row(&r, "controllers", "predicted:a2r.yaml", "create", "role")), (12, 20, 68 + 62 + 54));
+    // --task/--kind restrict what is evaluated.
+    let o = kubeguard(&[
+        "eval",
+        "--corpus",
+        corpus,
+        "--app",
+        "controllers",
+        "--task",
+        "refine",
+        "--kind",
+        "deployment",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|x| x["task"] == "refine" && x["kind"] == "deployment"), "{rows:?}");
     // Unknown application and missing file are errors (exit 1).
     let o = kubeguard(&["eval", "--corpus", corpus, "--app", "nope", "--predicted", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
