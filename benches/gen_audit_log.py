@@ -11,6 +11,12 @@ distinct tuples (every tuple appears within the first few MB), so peak memory ca
 across sizes.
 
 usage: gen_audit_log.py --size-mb 1024 --out /tmp/audit.log [--seed 7]
+       gen_audit_log.py --workloads 1000 --events 10000000 --out /tmp/audit.log --manifests-out /tmp/cluster.yaml
+
+The second form is the synthetic cluster of the end-to-end benchmark: WORKLOADS workload
+service accounts (20 per namespace, each with a Deployment, written with their ServiceAccounts
+and Namespaces to --manifests-out) plus the same controllers, nodes, control plane and humans,
+stopping after EVENTS audit events (lines) instead of a size.
 """
 
 import argparse
@@ -24,12 +30,22 @@ import random
 import uuid
 
 
-def build_subjects(rng):
-    namespaces = [f"team-{i:02d}" for i in range(20)]
-    apps = ["api", "web", "worker", "cron", "cache", "search", "billing", "auth", "mailer", "ingest"]
+APPS10 = ["api", "web", "worker", "cron", "cache", "search", "billing", "auth", "mailer", "ingest"]
+APPS20 = APPS10 + ["orders", "payments", "catalog", "cart", "notify", "reports", "gateway", "media", "profile", "audit"]
+
+
+def build_subjects(rng, workloads=None):
+    if workloads is None:  # the default mix of the ingest benchmarks: 20 namespaces x 10 apps
+        namespaces = [f"team-{i:02d}" for i in range(20)]
+        apps = APPS10
+    else:  # 20 apps per namespace, as many namespaces as needed
+        namespaces = [f"team-{i:03d}" for i in range((workloads + 19) // 20)]
+        apps = APPS20
     subjects = []
     for ns in namespaces:
         for app in apps:
+            if workloads is not None and sum(1 for s in subjects if s[0] == "sa") >= workloads:
+                break
             subjects.append(("sa", f"system:serviceaccount:{ns}:{app}", ns))
     for c in ["replicaset-controller", "deployment-controller", "endpointslice-controller",
               "generic-garbage-collector", "namespace-controller", "job-controller"]:
@@ -102,16 +118,25 @@ def uri_of(t):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mb", type=float, required=True)
+    ap.add_argument("--size-mb", type=float)
+    ap.add_argument("--events", type=int, help="stop after this many events (lines) instead of a size")
+    ap.add_argument("--workloads", type=int, help="synthetic cluster: this many workload service accounts")
+    ap.add_argument("--manifests-out", help="write the cluster's Namespaces, ServiceAccounts and Deployments here")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    if (args.size_mb is None) == (args.events is None):
+        ap.error("give exactly one of --size-mb and --events")
     rng = random.Random(args.seed)
-    namespaces, subjects = build_subjects(rng)
+    namespaces, subjects = build_subjects(rng, args.workloads)
+    if args.manifests_out:
+        write_manifests(args.manifests_out, namespaces, subjects)
     profiles = build_profiles(rng, namespaces, subjects)
     weights = [p[4] for p in profiles]
     cum = list(itertools.accumulate(weights))
-    target = int(args.size_mb * 1_000_000)
+    target = int(args.size_mb * 1_000_000) if args.size_mb is not None else float("inf")
+    max_events = args.events if args.events is not None else float("inf")
+    events = 0
     ua = "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/shared-informers"
     dumps = functools.partial(json.dumps, separators=(",", ":"))
 
@@ -182,7 +207,7 @@ def main():
     warmup = [(pi, ti) for pi, p in enumerate(profiles) for ti in range(len(p[3]))]
     i = 0
     rand = rng.random
-    while written < target:
+    while written < target and events < max_events:
         if i < len(warmup):
             pi, ti = warmup[i]
         else:
@@ -224,9 +249,27 @@ def main():
         for c in chunks:
             out.write(c)
             written += len(c)
+        events += len(chunks)
     for _, pfx, bdy, st2, ann2 in pending:
         out.write(f'{pfx}ResponseComplete{bdy},"stageTimestamp":"{ts(t_us)}"{st2}{ann2}}}\n')
     out.close()
+
+
+def write_manifests(path, namespaces, subjects):
+    """One Deployment (with its ServiceAccount) per workload service account."""
+    with open(path, "w") as f:
+        for ns in namespaces:
+            f.write(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
+        for kind, username, ns in subjects:
+            if kind != "sa":
+                continue
+            name = username.rsplit(":", 1)[1]
+            f.write(f"---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {name}\n  namespace: {ns}\n")
+            f.write(f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+                    f"spec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n"
+                    f"    metadata:\n      labels: {{app: {name}}}\n    spec:\n      serviceAccountName: {name}\n"
+                    f"      containers:\n      - name: {name}\n        image: registry.example/{name}:1.0\n"
+                    f"        ports:\n        - containerPort: 8080\n")
 
 
 if __name__ == "__main__":

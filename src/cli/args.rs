@@ -182,6 +182,20 @@ pub struct EvalArgs {
     pub corpus: Option<PathBuf>,
     #[arg(long, value_enum)]
     pub engine: Vec<EngineChoice>,
+    /// Also score an externally produced manifest file or folder (e.g. audit2rbac's Roles and
+    /// bindings) with the same units; it is reported as engine `predicted:<file name>`. Without
+    /// --engine, only the file is scored.
+    #[arg(long, value_name = "FILE")]
+    pub predicted: Option<PathBuf>,
+    /// Only these applications of the corpus (folder names; repeatable).
+    #[arg(long, value_name = "APP")]
+    pub app: Vec<String>,
+    /// Only these tasks (repeatable; default both).
+    #[arg(long, value_enum)]
+    pub task: Vec<Task>,
+    /// Only these resources (repeatable; default all three).
+    #[arg(long, value_enum)]
+    pub kind: Vec<ResourceKind>,
     #[command(flatten)]
     pub llm: LlmArgs,
     #[arg(long, value_enum, default_value = "markdown")]

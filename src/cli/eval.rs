@@ -1,4 +1,5 @@
-//! `kubeguard eval --corpus DIR [--engine deterministic|llm|hybrid]... [--format markdown|json]`:
+//! `kubeguard eval --corpus DIR [--engine deterministic|llm|hybrid]... [--predicted FILE]
+//! [--app APP]... [--task T]... [--kind K]... [--format markdown|json]`:
 //! runs each engine over the corpus and prints the precision/recall/F1 table. The work is in
 //! `crate::eval`; this file only picks engines and presents the report.
 
@@ -30,7 +31,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         return Ok(exit::USAGE);
     }
     let mut choices = args.engine.clone();
-    if choices.is_empty() {
+    if choices.is_empty() && args.predicted.is_none() {
         choices.push(EngineChoice::Deterministic);
     }
     choices.dedup();
@@ -38,11 +39,37 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     for w in warnings {
         let _ = writeln!(err, "warning: {w}");
     }
+    let scope = corpus::Scope { apps: args.app.clone(), tasks: args.task.clone(), kinds: args.kind.clone() };
     let mut report: Option<EvalReport> = None;
+    let mut merge = |r: EvalReport| {
+        report = Some(match report.take() {
+            None => r,
+            Some(mut acc) => {
+                acc.units.extend(r.units);
+                acc.errors.extend(r.errors);
+                acc.rows = corpus::rows(&acc.units);
+                acc
+            }
+        });
+    };
+    if let Some(file) = &args.predicted {
+        let name =
+            format!("predicted:{}", file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+        let r = crate::eval::predicted::load(file).and_then(|objects| {
+            corpus::evaluate_scope(dir, &scope, &name, &crate::eval::predicted::proposer(&objects, &name))
+        });
+        match r {
+            Ok(r) => merge(r),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return Ok(exit::ERROR);
+            }
+        }
+    }
     for choice in choices {
         let name = engine_name(choice);
         let r = if choice == EngineChoice::Deterministic {
-            corpus::evaluate(dir, name, &corpus::deterministic)
+            corpus::evaluate_scope(dir, &scope, name, &corpus::deterministic)
         } else {
             let engine = match crate::engine::select(choice, &args.llm, &config) {
                 Ok(e) => e,
@@ -55,24 +82,15 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
             let propose = |s: &Arc<crate::snapshot::Snapshot>, t: &crate::model::Target| {
                 rt.block_on(engine.propose(s.clone(), t.clone(), ProgressSink::discard(), CancellationToken::new()))
             };
-            corpus::evaluate(dir, name, &propose)
+            corpus::evaluate_scope(dir, &scope, name, &propose)
         };
-        let r = match r {
-            Ok(r) => r,
+        match r {
+            Ok(r) => merge(r),
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 return Ok(exit::ERROR);
             }
-        };
-        report = Some(match report {
-            None => r,
-            Some(mut acc) => {
-                acc.units.extend(r.units);
-                acc.errors.extend(r.errors);
-                acc.rows = corpus::rows(&acc.units);
-                acc
-            }
-        });
+        }
     }
     let Some(report) = report else { return Ok(exit::ERROR) };
     match args.format {

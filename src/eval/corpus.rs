@@ -154,9 +154,38 @@ fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Target> {
     }
 }
 
+/// Which part of a corpus to evaluate; empty lists mean "all".
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub apps: Vec<String>,
+    pub tasks: Vec<Task>,
+    pub kinds: Vec<ResourceKind>,
+}
+
 /// Evaluate every application of `corpus` with one engine named `engine`.
 pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<EvalReport, EvalError> {
-    let apps = discover(corpus)?;
+    evaluate_scope(corpus, &Scope::default(), engine, propose)
+}
+
+/// Evaluate the applications, tasks and resources of `scope`; an unknown application name is
+/// an error.
+pub fn evaluate_scope(
+    corpus: &Path,
+    scope: &Scope,
+    engine: &str,
+    propose: &Propose<'_>,
+) -> Result<EvalReport, EvalError> {
+    let only = &scope.apps;
+    let mut apps = discover(corpus)?;
+    if let Some(missing) = only.iter().find(|n| !apps.iter().any(|a| &a.name == *n)) {
+        return Err(EvalError::Corpus {
+            path: corpus.display().to_string(),
+            message: format!("no application `{missing}` in the corpus"),
+        });
+    }
+    if !only.is_empty() {
+        apps.retain(|a| only.contains(&a.name));
+    }
     let mut units = Vec::new();
     let mut errors = Vec::new();
     for app in &apps {
@@ -164,6 +193,9 @@ pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<Ev
         let (truth_inv, _) = crate::sources::manifests::load(&truth_paths, false)?;
         let truth = inventory_values(&truth_inv);
         for task in [Task::Create, Task::Refine] {
+            if !scope.tasks.is_empty() && !scope.tasks.contains(&task) {
+                continue;
+            }
             let inputs = paths_of(&app.dir, if task == Task::Create { "manifests" } else { "refine" })?;
             if inputs.is_empty() {
                 continue;
@@ -174,6 +206,9 @@ pub fn evaluate(corpus: &Path, engine: &str, propose: &Propose<'_>) -> Result<Ev
             snapshot.label = app.name.clone();
             let snapshot = Arc::new(snapshot);
             for kind in [ResourceKind::Role, ResourceKind::NetworkPolicy, ResourceKind::Deployment] {
+                if !scope.kinds.is_empty() && !scope.kinds.contains(&kind) {
+                    continue;
+                }
                 let mut recs: BTreeMap<TargetScope, Recommendation> = BTreeMap::new();
                 for t in targets(&snapshot, kind, task) {
                     match propose(&snapshot, &t) {

@@ -5,7 +5,8 @@
 //! discovery table; `netpol`: allowed connections computed with `guard::netpol`'s evaluator;
 //! `deploy`: hardening facts with a resource tolerance), the scoring arithmetic (this file),
 //! the corpus runner (`corpus`, the only part that reads files) and the report renderers
-//! (`report`). It must not change recommendations nor read anything but the corpus it is given.
+//! (`report`), and `predicted`, which scores manifests produced outside kubeguard with the same
+//! units. It must not change recommendations nor read anything but the corpus it is given.
 //!
 //! Conventions for empty sets (0/0), fixed here and documented in the README:
 //! precision = 1 when nothing was predicted (no false claim was made), recall = 1 when the
@@ -16,6 +17,7 @@
 pub mod corpus;
 pub mod deploy;
 pub mod netpol;
+pub mod predicted;
 pub mod rbac;
 pub mod report;
 

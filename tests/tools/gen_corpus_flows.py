@@ -57,7 +57,33 @@ APPS = {
         ("orders", "user", 80), ("orders", "carts", 80),
         ("shipping", "rabbitmq", 5672), ("queue-master", "rabbitmq", 5672),
     ], [("front-end", 8079)]),
+    # AKS Store Demo (Azure-Samples/aks-store-demo aks-store-all-in-one.yaml, the KubeGuard paper's
+    # `pets` app). Call graph from the manifest's own documentation, its env vars:
+    # store-front VUE_APP_ORDER_SERVICE_URL/VUE_APP_PRODUCT_SERVICE_URL (its nginx proxies /api to
+    # them), store-admin VUE_APP_PRODUCT_SERVICE_URL/VUE_APP_MAKELINE_SERVICE_URL, order-service
+    # ORDER_QUEUE_HOSTNAME=rabbitmq:5672 (and its init container `nc -zv rabbitmq 5672`),
+    # makeline-service ORDER_QUEUE_URI amqp://rabbitmq:5672 and ORDER_DB_URI mongodb://mongodb:27017,
+    # virtual-customer ORDER_SERVICE_URL, virtual-worker MAKELINE_SERVICE_URL. store-front (80→8080)
+    # and store-admin (80→8081) are LoadBalancer Services. Only the Deployments with httpGet probes
+    # are probed by the kubelet (mongodb's probe is `exec`, rabbitmq has none). Namespace: the
+    # manifest sets none, so `default`.
+    "aks-store-demo": ("default", "app", {
+        "store-front": 8080, "store-admin": 8081, "order-service": 3000, "makeline-service": 3001,
+        "product-service": 3002, "rabbitmq": 5672, "mongodb": 27017, "virtual-customer": None,
+        "virtual-worker": None,
+    }, [
+        ("store-front", "order-service", 3000), ("store-front", "product-service", 3002),
+        ("store-admin", "product-service", 3002), ("store-admin", "makeline-service", 3001),
+        ("order-service", "rabbitmq", 5672), ("makeline-service", "rabbitmq", 5672),
+        ("makeline-service", "mongodb", 27017), ("virtual-customer", "order-service", 3000),
+        ("virtual-worker", "makeline-service", 3001),
+    ], [("store-front", 8080), ("store-admin", 8081)]),
 }
+
+# Workloads that are not Deployments (pod names and workload kinds follow the controller).
+STATEFULSETS = {"aks-store-demo": {"mongodb", "rabbitmq"}}
+# Apps whose kubelet probes reach only these workloads (default: every workload with a port).
+PROBED = {"aks-store-demo": {"store-front", "store-admin", "order-service", "makeline-service", "product-service"}}
 
 DNS = {"ID": 7, "identity": 7001, "namespace": "kube-system", "pod_name": "coredns-558bd4d5db-w2m67",
        "labels": ["k8s:k8s-app=kube-dns", "k8s:io.kubernetes.pod.namespace=kube-system"],
@@ -66,7 +92,7 @@ HOST = {"identity": 1, "labels": ["reserved:host"]}
 WORLD = {"identity": 2, "labels": ["reserved:world"]}
 
 
-def endpoint(ns, key, name, i):
+def endpoint(ns, key, name, i, stateful=False):
     # Deployments are named after the workload; pod labels carry the app key (bookinfo adds version).
     labels = {key: name}
     if ns == "default" and name.endswith(("-v1", "-v2", "-v3")) and name.rsplit("-", 1)[0] in (
@@ -75,14 +101,18 @@ def endpoint(ns, key, name, i):
     ls = ["k8s:%s=%s" % kv for kv in sorted(labels.items())] + [
         "k8s:io.kubernetes.pod.namespace=%s" % ns,
         "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=%s" % ns]
-    return {"ID": 100 + i, "identity": 20000 + i, "namespace": ns, "labels": ls,
-            "pod_name": "%s-7d9c8b5f4-%05d" % (name, i), "workloads": [{"name": name, "kind": "Deployment"}]}
+    ep = {"ID": 100 + i, "identity": 20000 + i, "namespace": ns, "labels": ls,
+          "pod_name": "%s-7d9c8b5f4-%05d" % (name, i), "workloads": [{"name": name, "kind": "Deployment"}]}
+    if stateful:
+        ep["pod_name"] = "%s-0" % name
+        ep["workloads"] = [{"name": name, "kind": "StatefulSet"}]
+    return ep
 
 
 def main():
     rng = random.Random(8)
     for app, (ns, key, ports, edges, external) in APPS.items():
-        eps = {n: endpoint(ns, key, n, i) for i, n in enumerate(sorted(ports))}
+        eps = {n: endpoint(ns, key, n, i, n in STATEFULSETS.get(app, ())) for i, n in enumerate(sorted(ports))}
         ips = {n: "10.244.1.%d" % (10 + i) for i, n in enumerate(sorted(ports))}
         out = []
         t = [0]
@@ -119,6 +149,8 @@ def main():
                 emit(DNS, eps[s], "10.96.0.10", ips[s], {"UDP": {"source_port": 53, "destination_port": sport}}, reply=True)
                 call(eps[s], ips[s], eps[d], ips[d], port)
             for n, p in sorted(ports.items()):
+                if app in PROBED and n not in PROBED[app]:
+                    continue
                 if p is not None and rng.random() < 0.5:  # kubelet probe
                     call(HOST, "192.168.0.11", eps[n], ips[n], p)
             for (n, p) in external:
