@@ -17,6 +17,10 @@ pub struct Config {
     /// it; `{}` = exactly the observed verbs) and `name_widen_threshold` (distinct names at which
     /// a rule grants any name; 0 = always list names).
     pub rbac: crate::guard::rbac::RbacOptions,
+    /// NetworkPolicy engine: `force_ingress` / `force_egress` isolate a direction even when no
+    /// connection in it was observed (default: leave it out of `policyTypes`, with a finding);
+    /// `namespace_default_deny` adds a default-deny policy per namespace.
+    pub netpol: crate::synth::netpol::NetpolOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,5 +190,14 @@ mod tests {
         // Without the section the defaults apply (audit2rbac's expansion, widening at 5 names).
         let (default, _) = parse("", "c.toml").expect("parses");
         assert_eq!(default.rbac, crate::guard::rbac::RbacOptions::default());
+        assert_eq!(default.netpol, crate::synth::netpol::NetpolOptions::default());
+    }
+
+    #[test]
+    fn netpol_section_sets_the_engine_options() {
+        let (config, warnings) = parse("[netpol]\nforce_egress = true\n", "c.toml").expect("parses");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(config.netpol.force_egress && !config.netpol.force_ingress && !config.netpol.namespace_default_deny);
+        assert_eq!(crate::synth::DeterministicEngine::from_config(&config).netpol, config.netpol);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use super::netpol::NetpolOptions;
 use crate::engine::{BoxFuture, Engine, EngineError, ProgressSink};
 use crate::guard::rbac::RbacOptions;
 use crate::model::{ProgressEvent, Recommendation, ResourceKind, StepStatus, Target, Task};
@@ -27,19 +28,14 @@ pub fn targets(snapshot: &Snapshot, kind: ResourceKind, task: Task) -> Vec<Targe
 
 /// The deterministic, guarded recommendation for one target, with the default options.
 pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
-    recommend_with(snapshot, target, &RbacOptions::default())
+    DeterministicEngine::default().recommend(snapshot, target)
 }
 
 /// The deterministic, guarded recommendation for one target; `rbac` says how RBAC evidence
 /// becomes permissions (config.toml `[rbac]`).
 pub fn recommend_with(snapshot: &Snapshot, target: &Target, rbac: &RbacOptions) -> Result<Recommendation, EngineError> {
-    match target.kind {
-        ResourceKind::Role => super::rbac::recommend_with(snapshot, target, rbac),
-        ResourceKind::NetworkPolicy => super::netpol::recommend(snapshot, target),
-        ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
-    }
+    DeterministicEngine { rbac: rbac.clone(), ..DeterministicEngine::default() }.recommend(snapshot, target)
 }
-
 /// Step names of the deterministic plan.
 pub const STEPS: [&str; 2] = ["select-evidence", "synthesise-and-guard"];
 
@@ -47,12 +43,23 @@ pub const STEPS: [&str; 2] = ["select-evidence", "synthesise-and-guard"];
 pub struct DeterministicEngine {
     /// How RBAC evidence becomes permissions (verb expansion, name widening).
     pub rbac: RbacOptions,
+    /// Which directions NetworkPolicies isolate without evidence, namespace default-deny.
+    pub netpol: NetpolOptions,
 }
 
 impl DeterministicEngine {
     /// The engine with the options of the user's configuration.
     pub fn from_config(config: &crate::config::Config) -> Self {
-        DeterministicEngine { rbac: config.rbac.clone() }
+        DeterministicEngine { rbac: config.rbac.clone(), netpol: config.netpol.clone() }
+    }
+
+    /// The guarded recommendation for one target under this engine's options.
+    pub fn recommend(&self, snapshot: &Snapshot, target: &Target) -> Result<Recommendation, EngineError> {
+        match target.kind {
+            ResourceKind::Role => super::rbac::recommend_with(snapshot, target, &self.rbac),
+            ResourceKind::NetworkPolicy => super::netpol::recommend_with(snapshot, target, &self.netpol),
+            ResourceKind::Deployment => super::deploy::recommend(snapshot, target),
+        }
     }
 
     /// Run synchronously (what `propose` does inside its future).
@@ -92,7 +99,7 @@ impl DeterministicEngine {
             return Err(EngineError::Cancelled);
         }
         step(1, StepStatus::Running, t1);
-        match recommend_with(snapshot, target, &self.rbac) {
+        match self.recommend(snapshot, target) {
             Ok(mut rec) => {
                 rec.engine = self.name();
                 step(1, StepStatus::Done, t1);

@@ -68,8 +68,10 @@ pub const IGNORED_PEER_LABELS: &[&str] = &[
 /// Label put on generated policies so regeneration can find its own objects.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubeguard");
 
-/// Options of the NetworkPolicy engine (the contract functions use the defaults).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Options of the NetworkPolicy engine (the contract functions use the defaults; faces take
+/// them from config.toml `[netpol]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NetpolOptions {
     /// Also emit a per-namespace default-deny policy (Ingress + Egress) for the target's namespace.
     pub namespace_default_deny: bool,
