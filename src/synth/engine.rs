@@ -31,11 +31,6 @@ pub fn recommend(snapshot: &Snapshot, target: &Target) -> Result<Recommendation,
     DeterministicEngine::default().recommend(snapshot, target)
 }
 
-/// The deterministic, guarded recommendation for one target; `rbac` says how RBAC evidence
-/// becomes permissions (config.toml `[rbac]`).
-pub fn recommend_with(snapshot: &Snapshot, target: &Target, rbac: &RbacOptions) -> Result<Recommendation, EngineError> {
-    DeterministicEngine { rbac: rbac.clone(), ..DeterministicEngine::default() }.recommend(snapshot, target)
-}
 /// Step names of the deterministic plan.
 pub const STEPS: [&str; 2] = ["select-evidence", "synthesise-and-guard"];
 

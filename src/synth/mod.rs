@@ -10,4 +10,4 @@ pub mod engine;
 pub mod netpol;
 pub mod rbac;
 
-pub use engine::{DeterministicEngine, recommend, recommend_with, targets};
+pub use engine::{DeterministicEngine, recommend, targets};
